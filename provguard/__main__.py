@@ -1,0 +1,5 @@
+"""Run the provguard command line: python -m provguard."""
+
+from provguard.cli import main
+
+raise SystemExit(main())
