@@ -1,0 +1,62 @@
+"""`make bench`: run every benchmark and write BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import machine, today
+
+#: In-process benchmarks: module -> its run(command) returns a markdown section.
+IN_PROCESS = ["bench.bench_c2pa"]
+#: Script benchmarks: module run with --out FILE, which they fill with markdown.
+SCRIPTS = ["bench.bench_watermark_image", "bench.bench_watermark_audio"]
+
+
+def _script_section(module: str) -> str | None:
+    """Run a script benchmark in a subprocess and return what it wrote, or None when it is absent."""
+    path = Path(__file__).resolve().parent / (module.split(".")[-1] + ".py")
+    if not path.exists():
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".md", delete=False) as tmp:
+        out = Path(tmp.name)
+    print(f"bench: running {module} ...", file=sys.stderr, flush=True)
+    proc = subprocess.run([sys.executable, "-m", module, "--out", str(out)], cwd=path.parents[1])
+    if proc.returncode != 0:
+        return f"## {module}\n\nFAILED with exit code {proc.returncode} on {today()} ({machine()}).\n"
+    return out.read_text()
+
+
+def main() -> int:
+    """Run the benchmarks and write the report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--only", nargs="*", help="run only these modules (e.g. bench.bench_c2pa)")
+    args = parser.parse_args()
+    sections = []
+    for module in IN_PROCESS:
+        if args.only and module not in args.only:
+            continue
+        print(f"bench: running {module} ...", file=sys.stderr, flush=True)
+        sections.append(importlib.import_module(module).run(f"make bench (python -m {module})"))
+    for module in SCRIPTS:
+        if args.only and module not in args.only:
+            continue
+        text = _script_section(module)
+        if text:
+            sections.append(text)
+    header = (
+        "# provguard benchmarks\n\nWritten by `make bench` (`python -m bench.run`); every figure below was measured "
+        "by the command named beside it, on the machine and at the date given. Do not edit by hand.\n\n"
+    )
+    args.out.write_text(header + "\n".join(sections))
+    print(f"bench: wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
