@@ -1,0 +1,245 @@
+"""Decode media to arrays and re-encode it in its own format, within size limits."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
+from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, MP4, PNG, TIFF, WAV, WEBP, MediaKind
+
+#: Longest audio decoded into memory, in seconds.
+DEFAULT_MAX_AUDIO_SECONDS = 3 * 3600
+#: Most video frames re-encoded when watermarking (about 10 minutes at 30 fps).
+DEFAULT_MAX_VIDEO_FRAMES = 18_000
+
+
+@dataclass
+class DecodedImage:
+    """RGB pixels plus what is needed to re-encode them like the original."""
+
+    pixels: np.ndarray
+    kind: MediaKind
+    save_args: dict[str, Any] = field(default_factory=dict)
+    alpha: np.ndarray | None = None
+
+
+@dataclass
+class DecodedAudio:
+    """Float samples (frames x channels) plus what is needed to re-encode them like the original."""
+
+    samples: np.ndarray
+    rate: int
+    kind: MediaKind
+    subtype: str | None = None
+    bit_rate: int | None = None
+
+
+def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode an image to uint8 RGB, keeping quantisation tables and metadata for re-encoding."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            if img.width * img.height > max_pixels:
+                raise MediaTooLargeError(f"image is {img.width}x{img.height}, over the {max_pixels}-pixel limit")
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaTooLargeError(f"image is over the {max_pixels}-pixel limit") from exc
+    except MediaTooLargeError:
+        raise
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise CorruptMediaError(f"image cannot be decoded: {exc}") from exc
+    args: dict[str, Any] = {}
+    for key in ("icc_profile", "exif", "dpi"):
+        if img.info.get(key):
+            args[key] = img.info[key]
+    if kind is JPEG:
+        args["qtables"] = getattr(img, "quantization", None) or None
+        args["subsampling"] = _jpeg_subsampling(img)
+        args = {k: v for k, v in args.items() if v is not None}
+        if "qtables" not in args:
+            args["quality"] = 95
+    elif kind is WEBP:
+        args["lossless"] = b"VP8L" in data[12:16]
+        args["quality"] = 100 if args["lossless"] else 92
+    elif kind is TIFF:
+        args["compression"] = img.info.get("compression", "raw")
+    alpha = np.asarray(img.getchannel("A")) if "A" in img.getbands() else None
+    return DecodedImage(np.asarray(img.convert("RGB")), kind, args, alpha)
+
+
+def _jpeg_subsampling(img: Any) -> int | None:
+    """Return PIL's subsampling code of a JPEG (0=4:4:4, 1=4:2:2, 2=4:2:0) or None."""
+    try:
+        from PIL import JpegImagePlugin
+
+        return int(JpegImagePlugin.get_sampling(img))
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
+def encode_image(image: DecodedImage, pixels: np.ndarray) -> bytes:
+    """Encode new pixels in the original's format with its quantisation, profile and alpha."""
+    from PIL import Image
+
+    out = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
+    if image.alpha is not None and image.kind in (PNG, WEBP, TIFF):
+        out.putalpha(Image.fromarray(image.alpha))
+    fmt = {JPEG: "JPEG", PNG: "PNG", WEBP: "WEBP", TIFF: "TIFF"}.get(image.kind)
+    if fmt is None:
+        raise UnsupportedMediaError(f"cannot re-encode {image.kind.mime} images")
+    buf = io.BytesIO()
+    args = dict(image.save_args)
+    if fmt == "JPEG" and args.get("subsampling") is None:
+        args.pop("subsampling", None)
+    out.save(buf, format=fmt, **args)
+    return buf.getvalue()
+
+
+def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS) -> DecodedAudio:
+    """Decode WAV, FLAC or MP3 to float32 frames x channels."""
+    if kind in (WAV, FLAC):
+        import soundfile as sf
+
+        try:
+            with sf.SoundFile(io.BytesIO(data)) as fh:
+                if fh.frames > max_seconds * fh.samplerate:
+                    raise MediaTooLargeError(f"audio is {fh.frames / fh.samplerate:.0f} s, over the {max_seconds:.0f} s limit")
+                samples = fh.read(dtype="float32", always_2d=True)
+                return DecodedAudio(samples, fh.samplerate, kind, subtype=fh.subtype)
+        except (RuntimeError, sf.LibsndfileError) as exc:
+            raise CorruptMediaError(f"audio cannot be decoded: {exc}") from exc
+    if kind is MP3:
+        return _decode_with_av(data, kind, max_seconds)
+    raise UnsupportedMediaError(f"cannot decode {kind.mime} audio")
+
+
+def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> DecodedAudio:
+    """Decode compressed audio through PyAV to float32 frames x channels."""
+    import av
+
+    chunks: list[np.ndarray] = []
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.audio[0]
+            rate = stream.codec_context.sample_rate
+            bit_rate = stream.codec_context.bit_rate or None
+            total = 0
+            for frame in container.decode(stream):
+                arr = frame.to_ndarray()
+                arr = arr.T if frame.format.is_planar else arr.reshape(-1, len(frame.layout.channels))
+                chunks.append(arr.astype(np.float32, copy=False))
+                total += arr.shape[0]
+                if total > max_seconds * rate:
+                    raise MediaTooLargeError(f"audio is longer than the {max_seconds:.0f} s limit")
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise CorruptMediaError(f"audio cannot be decoded: {exc}") from exc
+    if not chunks:
+        raise CorruptMediaError("audio holds no decodable frames")
+    return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate)
+
+
+def encode_audio(audio: DecodedAudio, samples: np.ndarray) -> bytes:
+    """Encode new samples in the original's format (same rate, subtype or bit rate)."""
+    samples = np.clip(samples, -1.0, 1.0).astype(np.float32)
+    if audio.kind in (WAV, FLAC):
+        import soundfile as sf
+
+        buf = io.BytesIO()
+        sf.write(buf, samples, audio.rate, format="WAV" if audio.kind is WAV else "FLAC", subtype=audio.subtype)
+        return buf.getvalue()
+    if audio.kind is MP3:
+        return _encode_mp3(samples, audio.rate, audio.bit_rate or 192_000)
+    raise UnsupportedMediaError(f"cannot encode {audio.kind.mime} audio")
+
+
+def _encode_mp3(samples: np.ndarray, rate: int, bit_rate: int) -> bytes:
+    """Encode float frames x channels as MP3 through PyAV (libmp3lame)."""
+    import av
+
+    buf = io.BytesIO()
+    channels = samples.shape[1]
+    with av.open(buf, "w", format="mp3") as out:
+        stream = out.add_stream("libmp3lame", rate=rate, layout="stereo" if channels == 2 else "mono")
+        stream.bit_rate = bit_rate
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples.T), format="fltp", layout=stream.layout.name)
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def transform_video(
+    data: bytes,
+    frame_fn: Callable[[np.ndarray, int], np.ndarray],
+    max_frames: int = DEFAULT_MAX_VIDEO_FRAMES,
+    crf: int = 18,
+) -> bytes:
+    """Re-encode an MP4's video as H.264 with each RGB frame passed through frame_fn; audio is copied."""
+    import av
+
+    if not data[4:8] == b"ftyp":
+        raise UnsupportedMediaError("video watermarking handles MP4 files")
+    out_buf = io.BytesIO()
+    try:
+        with av.open(io.BytesIO(data)) as src, av.open(out_buf, "w", format="mp4") as dst:
+            if not src.streams.video:
+                raise CorruptMediaError("MP4 has no video stream")
+            vin = src.streams.video[0]
+            rate = vin.average_rate or vin.guessed_rate or 25
+            vout = dst.add_stream("libx264", rate=rate)
+            vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
+            vout.pix_fmt = "yuv420p"
+            vout.options = {"crf": str(crf), "preset": "medium"}
+            ain = src.streams.audio[0] if src.streams.audio else None
+            aout = dst.add_stream_from_template(ain) if ain is not None else None
+            streams = [vin] + ([ain] if ain is not None else [])
+            count = 0
+            for packet in src.demux(*streams):
+                if packet.stream is ain:
+                    if packet.dts is not None:
+                        packet.stream = aout
+                        dst.mux(packet)
+                    continue
+                for frame in packet.decode():
+                    count += 1
+                    if count > max_frames:
+                        raise MediaTooLargeError(f"video has more than {max_frames} frames")
+                    rgb = frame.to_ndarray(format="rgb24")
+                    new = av.VideoFrame.from_ndarray(frame_fn(rgb, count - 1), format="rgb24")
+                    new.pts, new.time_base = frame.pts, frame.time_base
+                    dst.mux(vout.encode(new))
+            dst.mux(vout.encode(None))
+    except av.error.FFmpegError as exc:
+        raise CorruptMediaError(f"video cannot be decoded: {exc}") from exc
+    return out_buf.getvalue()
+
+
+def iter_video_frames(data: bytes, every: int = 1, max_frames: int = 300) -> list[np.ndarray]:
+    """Decode up to max_frames RGB frames of a video, keeping every `every`-th."""
+    import av
+
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(io.BytesIO(data)) as src:
+            if not src.streams.video:
+                raise CorruptMediaError("file has no video stream")
+            for index, frame in enumerate(src.decode(src.streams.video[0])):
+                if index % every == 0:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    if len(frames) >= max_frames:
+                        break
+    except av.error.FFmpegError as exc:
+        raise CorruptMediaError(f"video cannot be decoded: {exc}") from exc
+    return frames
