@@ -47,7 +47,11 @@ def _add_keys(sub: argparse._SubParsersAction) -> None:
         ),
     )
     init.add_argument("--dir", type=Path, help="where to keep them (default: $PROVGUARD_HOME or the user config dir)")
-    init.add_argument("--force", action="store_true", help="replace existing credentials")
+    init.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing credentials, the watermark key included (earlier watermarks become undetectable)",
+    )
 
 
 def _add_sign(sub: argparse._SubParsersAction) -> None:
@@ -137,6 +141,8 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     print(f"  watermark key (0600): {creds.watermark_key}")
     print(f"  config              : {creds.config_path}")
     print("provguard on this machine now trusts this development root; other verifiers will show 'valid, untrusted'.")
+    if args.force and creds.created:
+        print("warning: the watermark key was replaced; files marked with the old key no longer read as marked", file=sys.stderr)
     return EXIT_OK
 
 

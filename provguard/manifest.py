@@ -100,13 +100,16 @@ def settings(trust_anchors: bytes | None = None, thumbnail: bool = False) -> dic
     """Return c2pa settings: offline, thumbnails off, and our trust list when anchors are given."""
     from provguard.keys import trust_config_text
 
-    conf: dict[str, Any] = {
+    # trust_config (the allowed EKUs) always goes in: without it c2pa-rs refuses to sign with, and marks
+    # invalid, certificates carrying only the C2PA claimSigning or documentSigning EKU.
+    trust: dict[str, str] = {"trust_config": trust_config_text()}
+    if trust_anchors:
+        trust["trust_anchors"] = trust_anchors.decode("ascii")
+    return {
+        "trust": trust,
         "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
         "builder": {"thumbnail": {"enabled": thumbnail}},
     }
-    if trust_anchors:
-        conf["trust"] = {"trust_anchors": trust_anchors.decode("ascii"), "trust_config": trust_config_text()}
-    return conf
 
 
 @functools.lru_cache(maxsize=8)
