@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -19,7 +20,8 @@ provguard proves where media came from and flags what looks machine-made.
 
   provguard keys init                 make development signing keys (once)
   provguard sign IN -o OUT            sign an image, audio or video file with C2PA
-  provguard verify FILES...           check Content Credentials of untrusted files
+  provguard verify FILES...           check Content Credentials (and watermark) of untrusted files
+  provguard watermark embed|detect    the invisible watermark alone
   provguard demo                      sign and verify a few generated samples
 
 Exit codes: 0 all good, 1 findings (absent, invalid or tampered), 2 usage or input errors.
@@ -81,6 +83,12 @@ def _add_sign(sub: argparse._SubParsersAction) -> None:
     sign.add_argument("--cert", type=Path, help="PEM certificate chain (leaf first); default: the configured one")
     sign.add_argument("--key", type=Path, help="PEM private key matching --cert")
     sign.add_argument("--tsa-url", help="RFC 3161 timestamp authority URL (default: none)")
+    sign.add_argument(
+        "--no-watermark",
+        action="store_true",
+        help="skip the invisible watermark (by default one is embedded first, bound to the manifest by a "
+        "c2pa.soft-binding assertion and recorded in the manifest store)",
+    )
 
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
@@ -104,6 +112,39 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
         metavar="PEM",
         help="trusted root certificates (default: $PROVGUARD_TRUST_ANCHORS, else the config)",
     )
+    verify.add_argument(
+        "--no-watermark",
+        action="store_true",
+        help="skip watermark detection (it runs when a watermark key is configured)",
+    )
+
+
+def _add_watermark(sub: argparse._SubParsersAction) -> None:
+    """Register `watermark embed|detect`."""
+    wm = sub.add_parser(
+        "watermark",
+        help="embed or detect the invisible watermark alone",
+        description="Embed or detect provguard's keyed invisible watermark without C2PA signing.",
+    )
+    wsub = wm.add_subparsers(dest="watermark_command", required=True, parser_class=_Parser)
+    embed = wsub.add_parser(
+        "embed",
+        help="watermark a file with a 64-bit payload",
+        description="Watermark an image (>= 256 px on the short side), audio file or MP4 with a 64-bit payload "
+        "under the configured secret watermark key; the file is re-encoded in its own format.",
+    )
+    embed.add_argument("input", type=Path)
+    embed.add_argument("-o", "--output", type=Path, required=True)
+    embed.add_argument("--payload", metavar="HEX", help="16 hex digits (default: random)")
+    embed.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    detect = wsub.add_parser(
+        "detect",
+        help="look for the watermark in files",
+        description="Detect the watermark under the configured key. Exit 0 when every file is marked, 1 when "
+        "any is not, 2 when any could not be read. The p-value bounds the chance of a false detection.",
+    )
+    detect.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    detect.add_argument("--format", choices=("text", "jsonl"), default="text")
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -124,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_keys(sub)
     _add_sign(sub)
     _add_verify(sub)
+    _add_watermark(sub)
     _add_demo(sub)
     return parser
 
@@ -173,8 +215,10 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         parent=args.parent,
         title=args.title,
         force=args.force,
+        watermark=not args.no_watermark,
     )
-    print(f"signed: {result.path} ({result.media_type}, {result.size} bytes)")
+    mark = f", watermark payload {result.watermark_payload}" if result.watermark_payload else ""
+    print(f"signed: {result.path} ({result.media_type}, {result.size} bytes{mark})")
     return EXIT_OK
 
 
@@ -191,16 +235,16 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     """Verify files and print one result per file."""
     from provguard.progress import Progress
     from provguard.render import render_text
-    from provguard.verify import expand_paths, resolve_trust_anchors, verify_path
+    from provguard.verify import default_options, expand_paths, verify_path
 
-    anchors = resolve_trust_anchors(args.trust_anchors)
+    options = default_options(args.trust_anchors, watermark=not args.no_watermark)
     paths = list(expand_paths(args.paths, args.recursive))
     progress = Progress("verifying", total=len(paths))
     reports: list[Report] = []
     if args.format == "json":
         print("[", end="")
     for index, path in enumerate(paths):
-        report = verify_path(path, anchors)
+        report = verify_path(path, options)
         reports.append(report)
         progress.advance()
         if args.format == "text":
@@ -212,6 +256,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.format == "json":
         print("\n]")
     progress.close()
+    if options.store is not None:
+        options.store.close()
     if args.format == "text" and len(reports) > 1:
         counts: dict[str, int] = {}
         for r in reports:
@@ -219,6 +265,51 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             counts[key] = counts.get(key, 0) + 1
         print("summary: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())), file=sys.stderr)
     return exit_code_for(reports) if reports else EXIT_USAGE
+
+
+def _cmd_watermark(args: argparse.Namespace) -> int:
+    """Embed or detect the watermark alone."""
+    import secrets
+
+    from provguard.fileio import atomic_write, check_output_path
+    from provguard.keys import load_watermark_key
+    from provguard.media import read_media
+    from provguard.watermark.apply import detect_media, embed_media
+
+    key = load_watermark_key()
+    if args.watermark_command == "embed":
+        check_output_path(args.output, args.force, (args.input,))
+        try:
+            payload = int(args.payload, 16) if args.payload else secrets.randbits(64)
+        except ValueError:
+            raise ProvguardError(f"--payload must be hexadecimal, got {args.payload!r}") from None
+        if not 0 <= payload < 2**64:
+            raise ProvguardError("--payload must fit in 64 bits (16 hex digits)")
+        data, kind = read_media(args.input)
+        atomic_write(args.output, embed_media(data, kind, payload, key))
+        print(f"watermarked: {args.output} (payload {payload:016x})")
+        return EXIT_OK
+    codes = []
+    for path in args.paths:
+        try:
+            data, kind = read_media(path)
+            decision = detect_media(data, kind, key)
+        except ProvguardError as exc:
+            print(f"ERROR: {path}: {exc}")
+            codes.append(EXIT_USAGE)
+            continue
+        payload = f"{decision.payload:016x}" if decision.detected and decision.payload is not None else None
+        if args.format == "jsonl":
+            row = {"path": str(path), "detected": decision.detected, "payload": payload,
+                   "bit_errors": decision.bit_errors, "n_bits": decision.n_bits, "p_value": decision.p_value}
+            print(json.dumps(row))
+        elif decision.detected:
+            print(f"MARKED: {path}: payload {payload}, {decision.bit_errors}/{decision.n_bits} bit errors, "
+                  f"false-positive probability {decision.p_value:.1e}")
+        else:
+            print(f"NOT MARKED: {path}")
+        codes.append(EXIT_OK if decision.detected else EXIT_FINDINGS)
+    return max(codes)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -234,7 +325,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"keys": _cmd_keys, "sign": _cmd_sign, "verify": _cmd_verify, "demo": _cmd_demo}
+_COMMANDS = {
+    "keys": _cmd_keys,
+    "sign": _cmd_sign,
+    "verify": _cmd_verify,
+    "watermark": _cmd_watermark,
+    "demo": _cmd_demo,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

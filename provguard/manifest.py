@@ -58,6 +58,20 @@ _ALGS = {
 _PARENT_LABEL = "provguard-parent"
 
 
+def soft_binding_assertion(alg: str, payload_hex: str) -> dict[str, Any]:
+    """Return a c2pa.soft-binding assertion naming the watermark algorithm and its payload."""
+    return {"label": "c2pa.soft-binding", "data": {"alg": alg, "blocks": [{"scope": {}, "value": payload_hex}]}}
+
+
+def watermarked_action() -> dict[str, Any]:
+    """Return the c2pa.watermarked action recorded when a watermark is embedded."""
+    return {
+        "action": "c2pa.watermarked",
+        "softwareAgent": {"name": "provguard", "version": __version__},
+        "parameters": {"description": "invisible watermark carrying a manifest-store id (soft binding)"},
+    }
+
+
 @dataclass(frozen=True)
 class ParentIngredient:
     """A parent asset to record as the ingredient the new content was made from."""
@@ -153,8 +167,8 @@ def _signing_error(exc: Exception, tsa_url: str | None) -> Exception:
     return SigningError(f"signing failed: {_one_line(text)}")
 
 
-def sign_into(data: bytes, kind: MediaKind, spec: ManifestSpec, signer: Signer, dest: BinaryIO) -> None:
-    """Embed a signed manifest into `data` and write the signed asset to `dest`."""
+def sign_into(data: bytes, kind: MediaKind, spec: ManifestSpec, signer: Signer, dest: BinaryIO) -> bytes:
+    """Embed a signed manifest into `data`, write the signed asset to `dest`, return the manifest bytes."""
     try:
         alg = _ALGS[signer.alg.lower()]
     except KeyError:
@@ -166,7 +180,7 @@ def sign_into(data: bytes, kind: MediaKind, spec: ManifestSpec, signer: Signer, 
             ingredient = {"title": spec.parent.title, "relationship": "parentOf", "label": _PARENT_LABEL}
             builder.add_ingredient(ingredient, spec.parent.kind.mime, io.BytesIO(spec.parent.data))
         c2pa_signer = c2pa.Signer.from_callback(signer.sign, alg, chain, signer.tsa_url)
-        builder.sign(c2pa_signer, kind.mime, io.BytesIO(data), dest)
+        return bytes(builder.sign(c2pa_signer, kind.mime, io.BytesIO(data), dest))
     except c2pa.C2paError as exc:
         raise _signing_error(exc, signer.tsa_url) from exc
 
@@ -246,6 +260,19 @@ def _ingredient_deltas(store: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d.get("ingredientAssertionURI", ""): d.get("validationDeltas") or {} for d in deltas}
 
 
+def _current_failures(recorded: dict[str, Any], delta: dict[str, Any]) -> list[str]:
+    """Apply re-validation deltas to the results recorded when an ingredient was added."""
+    resolved = {
+        (str(e.get("code", "")).rsplit(".", 1)[0], e.get("url")) for e in delta.get("success") or [] if e.get("code")
+    }
+    kept = [
+        e
+        for e in recorded.get("failure") or []
+        if (str(e.get("code", "")).rsplit(".", 1)[0], e.get("url")) not in resolved
+    ]
+    return _codes(kept + list(delta.get("failure") or []))
+
+
 def _walk_ingredients(
     manifest: dict[str, Any], store: dict[str, Any], deltas: dict[str, dict[str, Any]], depth: int
 ) -> list[Ingredient]:
@@ -258,10 +285,9 @@ def _walk_ingredients(
         child_label = item.get("active_manifest")
         child = (store.get("manifests") or {}).get(child_label) if child_label else None
         uri = f"self#jumbf=/c2pa/{label}/c2pa.assertions/{item.get('label', '')}"
-        delta = deltas.get(uri, {})
-        failures = _codes(delta.get("failure"))
-        if not failures and "validation_results" in item:
-            failures = _codes((item["validation_results"].get("activeManifest") or {}).get("failure"))
+        delta = deltas.get(uri) or {}
+        recorded = ((item.get("validation_results") or {}).get("activeManifest") or {}) if child is not None else {}
+        failures = _current_failures(recorded, delta)
         record = Ingredient(
             title=item.get("title"),
             relationship=item.get("relationship"),
@@ -316,10 +342,14 @@ def provenance_from_store(store: dict[str, Any], validation_state: str) -> Prove
 _REMOTE = re.compile(r"remote manifests? from url (\S+)", re.IGNORECASE)
 
 
-def read_provenance(data: bytes, kind: MediaKind, trust_anchors: bytes | None = None) -> Provenance:
-    """Read and validate the C2PA manifest of an asset; absent when there is none."""
+def read_provenance(
+    data: bytes, kind: MediaKind, trust_anchors: bytes | None = None, manifest_data: bytes | None = None
+) -> Provenance:
+    """Read and validate the C2PA manifest of an asset (or a detached one against it); absent when none."""
     try:
-        reader = c2pa.Reader(kind.mime, io.BytesIO(data), context=_context(trust_anchors, False))
+        reader = c2pa.Reader(
+            kind.mime, io.BytesIO(data), manifest_data=manifest_data, context=_context(trust_anchors, False)
+        )
     except c2pa.C2paError as exc:
         return _provenance_from_error(exc)
     try:

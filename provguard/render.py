@@ -65,6 +65,35 @@ def _ingredient_lines(items: list[Ingredient], indent: str) -> list[str]:
     return lines
 
 
+def _watermark_lines(report: Report) -> list[str]:
+    """Render watermark evidence and any provenance recovered through it."""
+    mark = report.watermark
+    if mark is None:
+        return []
+    if not mark.detected:
+        return [f"  Watermark: not found{f' ({mark.note})' if mark.note else ''}"]
+    lines = [
+        f"  Watermark: found, payload {mark.payload} ({mark.bit_errors}/{mark.n_bits} bit errors, "
+        f"chance of a false detection <= {mark.p_value:.1e})"
+    ]
+    if mark.note:
+        lines.append(f"  {mark.note}")
+    rec = mark.recovered
+    if rec is not None:
+        lines.append("  Provenance recovered by soft binding from the manifest store"
+                     + ("; the content changed since it was signed." if rec.content_changed else "."))
+        prov = rec.provenance
+        if prov.digital_source_type in AI_SOURCE_TYPES:
+            lines.append(f"    Generated with an AI tool ({prov.digital_source_type})")
+        lines.append(f"    Issued by: {prov.issuer or rec.signer}" + (f" ({prov.common_name})" if prov.common_name else ""))
+        lines.append(f"    Signed on: {rec.signed_at} (as recorded in the store)")
+        if prov.software_agent:
+            lines.append(f"    App or model used: {prov.software_agent}")
+        sig_ok = not any(c.startswith("claimSignature") for c in prov.failure_codes)
+        lines.append(f"    Stored manifest signature: {'intact' if sig_ok else 'BROKEN'}")
+    return lines
+
+
 def render_text(report: Report) -> str:
     """Render one Report as a short plain-language block."""
     name = report.path or "<bytes>"
@@ -80,7 +109,7 @@ def render_text(report: Report) -> str:
             lines.append(f"  The file points to credentials stored at {prov.remote_manifest_url} (not fetched: offline).")
         else:
             lines.append("  The file carries no C2PA manifest. This says nothing about whether it is real or generated.")
-        return "\n".join(lines)
+        return "\n".join(lines + _watermark_lines(report))
     if prov.digital_source_type in AI_SOURCE_TYPES:
         lines.append(f"  Generated with an AI tool ({prov.digital_source_type})")
     elif prov.digital_source_type:
@@ -98,4 +127,4 @@ def render_text(report: Report) -> str:
     if problems:
         lines.append("  What is wrong:")
         lines.extend(f"    - {plain(code)} [{code}]" for code in problems)
-    return "\n".join(lines)
+    return "\n".join(lines + _watermark_lines(report))

@@ -66,6 +66,30 @@ class Provenance:
 
 
 @dataclass
+class RecoveredManifest:
+    """A manifest found in the store through the watermark payload, read and validated against this content."""
+
+    provenance: Provenance
+    signed_at: str
+    signer: str
+    original_sha256: str
+    content_changed: bool
+
+
+@dataclass
+class WatermarkEvidence:
+    """Keyed watermark evidence: found or not, payload, bit errors and the false-positive bound."""
+
+    detected: bool
+    payload: str | None
+    bit_errors: int
+    n_bits: int
+    p_value: float
+    recovered: RecoveredManifest | None = None
+    note: str | None = None
+
+
+@dataclass
 class Report:
     """Everything provguard found out about one file; evidence kinds are kept apart."""
 
@@ -73,6 +97,7 @@ class Report:
     media_type: str | None = None
     sha256: str | None = None
     provenance: Provenance = field(default_factory=Provenance)
+    watermark: WatermarkEvidence | None = None
     errors: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 

@@ -1,27 +1,53 @@
-"""The signing pipeline: sniff -> C2PA manifest -> temp file -> atomic rename."""
+"""The signing pipeline: sniff -> watermark -> C2PA manifest -> temp file -> atomic rename -> store."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from provguard.errors import InputError, UnsupportedMediaError
 from provguard.fileio import atomic_writer, check_output_path
-from provguard.manifest import ManifestSpec, ParentIngredient, sign_into
-from provguard.media import SIGNABLE, MediaKind, check_structure, read_media, sniff
 from provguard.keys import Signer
+from provguard.manifest import (
+    ManifestSpec,
+    ParentIngredient,
+    sign_into,
+    soft_binding_assertion,
+    source_type_url,
+    watermarked_action,
+)
+from provguard.media import SIGNABLE, MediaKind, check_structure, read_media, sniff
+from provguard.store import ManifestStore, StoredManifest, payload_hex, utc_now
 
 
 @dataclass(frozen=True)
 class SignedAsset:
-    """The result of signing: where it went (or its bytes), its type and size."""
+    """The result of signing: where it went (or its bytes), its type, size and watermark payload."""
 
     media_type: str
     size: int
     path: Path | None = None
     data: bytes | None = None
+    watermark_payload: str | None = None
+
+
+@dataclass(frozen=True)
+class _Watermarking:
+    """What the watermark stage needs: the secret key and the store that maps payloads to manifests."""
+
+    key: bytes
+    store: ManifestStore
+    owns_store: bool
+
+    def close(self) -> None:
+        """Close the store if this stage opened it."""
+        if self.owns_store:
+            self.store.close()
 
 
 def parse_generator(text: str | None) -> tuple[str | None, str | None]:
@@ -44,44 +70,76 @@ def _signable(data: bytes) -> MediaKind:
     return kind
 
 
-def _parent(parent: str | os.PathLike[str] | None) -> ParentIngredient | None:
-    """Load a parent ingredient file."""
-    if parent is None:
-        return None
-    data, kind = read_media(parent)
-    return ParentIngredient(data=data, kind=kind, title=Path(parent).name)
-
-
-def _spec(
-    title: str,
-    digital_source_type: str,
-    generator: str | None,
-    parent: str | os.PathLike[str] | None,
-) -> ManifestSpec:
+def _spec(title: str, digital_source_type: str, generator: str | None, parent: str | os.PathLike[str] | None) -> ManifestSpec:
     """Assemble the manifest spec from user options."""
     name, version = parse_generator(generator)
     try:
-        from provguard.manifest import source_type_url
-
         source_type_url(digital_source_type)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    return ManifestSpec(
-        title=title,
-        digital_source_type=digital_source_type,
-        generator_name=name,
-        generator_version=version,
-        parent=_parent(parent),
-    )
+    loaded = None
+    if parent is not None:
+        parent_data, parent_kind = read_media(parent)
+        loaded = ParentIngredient(data=parent_data, kind=parent_kind, title=Path(parent).name)
+    return ManifestSpec(title, digital_source_type, name, version, loaded)
 
 
-def _default_signer(signer: Signer | None) -> Signer:
+def _resolve_signer(signer: Signer | None) -> Signer:
     """Return the given signer or the configured one."""
     if signer is not None:
         return signer
     from provguard.keys import default_signer
 
     return default_signer()
+
+
+def _watermarking(enabled: bool, key: bytes | None, store: ManifestStore | None) -> _Watermarking | None:
+    """Resolve the watermark key and store from arguments or the config, when watermarking is on."""
+    if not enabled:
+        return None
+    from provguard.config import load_config
+    from provguard.keys import load_watermark_key
+
+    config = load_config() if key is None or store is None else None
+    resolved_key = key if key is not None else load_watermark_key(config)
+    if store is not None:
+        return _Watermarking(resolved_key, store, owns_store=False)
+    return _Watermarking(resolved_key, ManifestStore(config.store_path), owns_store=True)  # type: ignore[union-attr]
+
+
+def _signer_subject(signer: Signer) -> str:
+    """Return the subject of the signer's leaf certificate."""
+    from provguard.keys import load_certificate_chain
+
+    return load_certificate_chain(signer.certificate_chain_pem())[0].subject.rfc4514_string()
+
+
+def _sign_stream(
+    data: bytes, spec: ManifestSpec, signer: Signer, dest: BinaryIO, marking: _Watermarking | None
+) -> tuple[MediaKind, str | None, bytes]:
+    """Watermark (when on), sign into dest; return the kind, the payload hex and the manifest bytes."""
+    kind = _signable(data)
+    payload = None
+    if marking is not None:
+        from provguard.watermark.apply import algorithm_for, embed_media
+
+        algorithm = algorithm_for(kind)
+        payload = payload_hex(marking.store.new_payload())
+        data = embed_media(data, kind, int(payload, 16), marking.key)
+        spec = dataclasses.replace(
+            spec,
+            extra_actions=(*spec.extra_actions, watermarked_action()),
+            extra_assertions=(*spec.extra_assertions, soft_binding_assertion(algorithm, payload)),
+        )
+    return kind, payload, sign_into(data, kind, spec, signer, dest)
+
+
+def _record(marking: _Watermarking | None, payload: str | None, manifest: bytes, kind: MediaKind, signed: bytes, signer: Signer, title: str) -> None:
+    """Store payload -> manifest once the signed asset exists."""
+    if marking is None or payload is None:
+        return
+    digest = hashlib.sha256(signed).hexdigest()
+    marking.store.put(StoredManifest(int(payload, 16), manifest, kind.mime, digest, utc_now(), _signer_subject(signer), title))
 
 
 def sign_bytes(
@@ -92,12 +150,21 @@ def sign_bytes(
     digital_source_type: str = "trainedAlgorithmicMedia",
     generator: str | None = None,
     parent: str | os.PathLike[str] | None = None,
+    watermark: bool = True,
+    watermark_key: bytes | None = None,
+    store: ManifestStore | None = None,
 ) -> bytes:
-    """Sign content in memory and return the signed bytes."""
-    kind = _signable(data)
+    """Sign content in memory (watermarked first, by default) and return the signed bytes."""
     spec = _spec(title, digital_source_type, generator, parent)
-    out = io.BytesIO()
-    sign_into(data, kind, spec, _default_signer(signer), out)
+    resolved = _resolve_signer(signer)
+    marking = _watermarking(watermark, watermark_key, store)
+    try:
+        out = io.BytesIO()
+        kind, payload, manifest = _sign_stream(data, spec, resolved, out, marking)
+        _record(marking, payload, manifest, kind, out.getvalue(), resolved, title)
+    finally:
+        if marking is not None:
+            marking.close()
     return out.getvalue()
 
 
@@ -111,29 +178,33 @@ def sign(
     parent: str | os.PathLike[str] | None = None,
     title: str | None = None,
     force: bool = False,
+    watermark: bool = True,
+    watermark_key: bytes | None = None,
+    store: ManifestStore | None = None,
 ) -> SignedAsset:
     """Sign a file or bytes; with `output`, write atomically there, else return the signed bytes."""
-    if isinstance(source, bytes):
-        data, src_path = source, None
-    else:
-        src_path = Path(source)
-        data, _ = read_media(src_path)
-    if output is None:
-        signed = sign_bytes(
-            data,
-            title=title or (src_path.name if src_path else "untitled"),
-            signer=signer,
-            digital_source_type=digital_source_type,
-            generator=generator,
-            parent=parent,
-        )
-        return SignedAsset(media_type=sniff(signed[:8192]).mime, size=len(signed), data=signed)
-    out_path = Path(output)
-    check_output_path(out_path, force, (src_path,) if src_path else ())
-    kind = _signable(data)
-    spec = _spec(title or out_path.name, digital_source_type, generator, parent)
-    resolved = _default_signer(signer)
-    with atomic_writer(out_path) as fh:
-        sign_into(data, kind, spec, resolved, fh)
-        size = fh.tell()
-    return SignedAsset(media_type=kind.mime, size=size, path=out_path)
+    src_path = None if isinstance(source, bytes) else Path(source)
+    data = source if isinstance(source, bytes) else read_media(src_path)[0]  # type: ignore[arg-type]
+    out_path = Path(output) if output is not None else None
+    if out_path is not None:
+        check_output_path(out_path, force, (src_path,) if src_path else ())
+    name = title or (out_path or src_path or Path("untitled")).name
+    spec = _spec(name, digital_source_type, generator, parent)
+    resolved = _resolve_signer(signer)
+    marking = _watermarking(watermark, watermark_key, store)
+    try:
+        if out_path is None:
+            buf = io.BytesIO()
+            kind, payload, manifest = _sign_stream(data, spec, resolved, buf, marking)
+            _record(marking, payload, manifest, kind, buf.getvalue(), resolved, name)
+            return SignedAsset(kind.mime, len(buf.getvalue()), data=buf.getvalue(), watermark_payload=payload)
+        with atomic_writer(out_path) as fh:
+            kind, payload, manifest = _sign_stream(data, spec, resolved, fh, marking)
+            fh.seek(0)
+            signed = fh.read()
+            size = len(signed)
+        _record(marking, payload, manifest, kind, signed, resolved, name)
+        return SignedAsset(kind.mime, size, path=out_path, watermark_payload=payload)
+    finally:
+        if marking is not None:
+            marking.close()

@@ -1,16 +1,30 @@
-"""The verification pipeline: bytes -> sniff -> C2PA provenance -> Report."""
+"""The verification pipeline: bytes -> sniff -> C2PA provenance -> watermark (+ store recovery) -> Report."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from provguard.errors import InputError, ProvguardError
+from provguard.errors import InputError, ProvguardError, WatermarkError
 from provguard.manifest import read_provenance
-from provguard.media import check_structure, max_bytes, read_media, sniff
-from provguard.report import Report
+from provguard.media import FLAC, JPEG, MP3, MP4, PNG, TIFF, WAV, WEBP, MediaKind, check_structure, max_bytes, read_media, sniff
+from provguard.report import ABSENT, INVALID, RecoveredManifest, Report, WatermarkEvidence
+from provguard.store import ManifestStore
+
+#: Kinds whose content provguard decodes to look for its watermark.
+WATERMARK_KINDS = frozenset({JPEG, PNG, WEBP, TIFF, WAV, FLAC, MP3, MP4})
+
+
+@dataclass
+class VerifyOptions:
+    """What verification uses besides the file: trust anchors, the watermark key and the manifest store."""
+
+    trust_anchors: bytes | None = None
+    watermark_key: bytes | None = None
+    store: ManifestStore | None = None
 
 
 def resolve_trust_anchors(trust_anchors: bytes | str | os.PathLike[str] | None) -> bytes | None:
@@ -23,8 +37,60 @@ def resolve_trust_anchors(trust_anchors: bytes | str | os.PathLike[str] | None) 
     return trust_anchor_pems(explicit, load_config())
 
 
-def verify_bytes(data: bytes, path: str | None = None, trust_anchors: bytes | None = None) -> Report:
+def default_options(
+    trust_anchors: bytes | str | os.PathLike[str] | None = None, watermark: bool = True
+) -> VerifyOptions:
+    """Options from the config: anchors, and the watermark key and store when a key is configured."""
+    options = VerifyOptions(trust_anchors=resolve_trust_anchors(trust_anchors))
+    if not watermark:
+        return options
+    from provguard.config import load_config
+    from provguard.keys import load_watermark_key
+
+    config = load_config()
+    if config.watermark_key is not None and config.watermark_key.exists():
+        options.watermark_key = load_watermark_key(config)
+        if config.store_path.exists():
+            options.store = ManifestStore(config.store_path)
+    return options
+
+
+def _recover(data: bytes, kind: MediaKind, payload: str, options: VerifyOptions) -> RecoveredManifest | None:
+    """Look the payload up in the store and validate the stored manifest against this content."""
+    if options.store is None:
+        return None
+    record = options.store.get(int(payload, 16))
+    if record is None:
+        return None
+    provenance = read_provenance(data, kind, options.trust_anchors, manifest_data=record.manifest)
+    digest = hashlib.sha256(data).hexdigest()
+    return RecoveredManifest(provenance, record.signed_at, record.signer, record.asset_sha256, digest != record.asset_sha256)
+
+
+def watermark_evidence(data: bytes, kind: MediaKind, report: Report, options: VerifyOptions) -> WatermarkEvidence | None:
+    """Detect our watermark; when provenance is missing or broken, recover the manifest from the store."""
+    if options.watermark_key is None or kind not in WATERMARK_KINDS:
+        return None
+    from provguard.watermark.apply import detect_media
+
+    try:
+        decision = detect_media(data, kind, options.watermark_key)
+    except WatermarkError as exc:
+        return WatermarkEvidence(False, None, 0, 0, 1.0, note=str(exc))
+    payload = f"{decision.payload:016x}" if decision.detected and decision.payload is not None else None
+    evidence = WatermarkEvidence(decision.detected, payload, decision.bit_errors, decision.n_bits, decision.p_value)
+    if payload and report.provenance.state in (ABSENT, INVALID):
+        evidence.recovered = _recover(data, kind, payload, options)
+        if evidence.recovered is None:
+            evidence.note = "watermark found, but its payload is not in this manifest store"
+    return evidence
+
+
+def verify_bytes(
+    data: bytes, path: str | None = None, trust_anchors: bytes | None = None, options: VerifyOptions | None = None
+) -> Report:
     """Verify content already in memory; per-file problems land in Report.errors."""
+    options = options or VerifyOptions(trust_anchors=trust_anchors)
     report = Report(path=path)
     try:
         if len(data) > max_bytes():
@@ -33,29 +99,38 @@ def verify_bytes(data: bytes, path: str | None = None, trust_anchors: bytes | No
         report.media_type = kind.mime
         report.sha256 = hashlib.sha256(data).hexdigest()
         check_structure(data, kind)
-        report.provenance = read_provenance(data, kind, trust_anchors)
+        report.provenance = read_provenance(data, kind, options.trust_anchors)
+        report.watermark = watermark_evidence(data, kind, report, options)
     except ProvguardError as exc:
         report.errors.append(str(exc))
     return report
 
 
 def verify(
-    source: str | os.PathLike[str] | bytes, trust_anchors: bytes | str | os.PathLike[str] | None = None
+    source: str | os.PathLike[str] | bytes,
+    trust_anchors: bytes | str | os.PathLike[str] | None = None,
+    watermark: bool = True,
 ) -> Report:
     """Verify one file (path) or content (bytes) and return its Report; never raises for a bad file."""
-    anchors = resolve_trust_anchors(trust_anchors)
-    if isinstance(source, bytes):
-        return verify_bytes(source, None, anchors)
-    return verify_path(Path(source), anchors)
+    options = default_options(trust_anchors, watermark)
+    try:
+        if isinstance(source, bytes):
+            return verify_bytes(source, None, options=options)
+        return verify_path(Path(source), options)
+    finally:
+        if options.store is not None:
+            options.store.close()
 
 
-def verify_path(path: Path, trust_anchors: bytes | None) -> Report:
+def verify_path(path: Path, options: VerifyOptions | bytes | None) -> Report:
     """Read a file within limits and verify it."""
+    if not isinstance(options, VerifyOptions):
+        options = VerifyOptions(trust_anchors=options)
     try:
         data, _ = read_media(path)
     except ProvguardError as exc:
         return Report(path=str(path), errors=[str(exc)])
-    return verify_bytes(data, str(path), trust_anchors)
+    return verify_bytes(data, str(path), options=options)
 
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]], recursive: bool) -> Iterator[Path]:
@@ -76,8 +151,13 @@ def verify_many(
     paths: Iterable[str | os.PathLike[str]],
     recursive: bool = False,
     trust_anchors: bytes | str | os.PathLike[str] | None = None,
+    watermark: bool = True,
 ) -> Iterator[Report]:
     """Verify many files lazily; one bad file never stops the batch."""
-    anchors = resolve_trust_anchors(trust_anchors)
-    for path in expand_paths(paths, recursive):
-        yield verify_path(path, anchors)
+    options = default_options(trust_anchors, watermark)
+    try:
+        for path in expand_paths(paths, recursive):
+            yield verify_path(path, options)
+    finally:
+        if options.store is not None:
+            options.store.close()
