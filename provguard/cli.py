@@ -336,6 +336,9 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run a subcommand and map errors to one line and exit 2."""
+    for stream in (sys.stdout, sys.stderr):  # an undecodable file name must not abort a batch
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)

@@ -22,11 +22,13 @@ class DemoRow:
     expected: str
     state: str
     codes: str
+    watermark: str = "-"
+    expected_watermark: str = "-"
 
     @property
     def as_expected(self) -> bool:
-        """True when the observed state is the expected one."""
-        return self.state == self.expected
+        """True when the observed provenance state and watermark outcome are the expected ones."""
+        return self.state == self.expected and self.watermark == self.expected_watermark
 
 
 def synthetic_image(seed: int = 0, size: tuple[int, int] = (512, 384)) -> np.ndarray:
@@ -98,7 +100,7 @@ def _riff_data_offset(data: bytes) -> int:
 
 def flip_media_byte(data: bytes) -> bytes:
     """Flip one bit of the media data proper (not the manifest) of a JPEG or WAV file."""
-    kind = sniff(data[:64])
+    kind = sniff(data)
     if kind is JPEG:
         offset = _jpeg_scan_offset(data)
         while data[offset] in (0xFF, 0xFE, 0x00) or data[offset - 1] == 0xFF:
@@ -114,7 +116,7 @@ def flip_media_byte(data: bytes) -> bytes:
 
 def strip_by_reencoding(data: bytes) -> bytes:
     """Decode and re-encode the media, as a social platform does, which drops the manifest."""
-    kind = sniff(data[:64])
+    kind = sniff(data)
     if kind in (JPEG, PNG):
         from PIL import Image
 
@@ -137,14 +139,25 @@ def _codes(report) -> str:  # noqa: ANN001 - a Report
     return ", ".join(all_failure_codes(report.provenance)) or "-"
 
 
+def _watermark_outcome(report) -> str:  # noqa: ANN001 - a Report
+    """Summarise watermark evidence: recovered, found, not found or not checked."""
+    mark = report.watermark
+    if mark is None:
+        return "-"
+    if mark.recovered is not None:
+        return "recovered"
+    return "found" if mark.detected else "not found"
+
+
 def run_demo(out_dir: Path | None = None) -> list[DemoRow]:
     """Sign generated samples and verify them with their tampered and stripped copies."""
     from provguard.keys import ensure_dev_credentials
     from provguard.sign import sign_bytes
-    from provguard.verify import verify_bytes, resolve_trust_anchors
+    from provguard.verify import default_options, verify_bytes
 
     ensure_dev_credentials()
-    anchors = resolve_trust_anchors(None)
+    options = default_options()
+    anchors = options.trust_anchors
     samples = {
         "image.jpg": encode_image(synthetic_image(1), JPEG),
         "image.png": encode_image(synthetic_image(2), PNG),
@@ -155,22 +168,32 @@ def run_demo(out_dir: Path | None = None) -> list[DemoRow]:
     rows: list[DemoRow] = []
     for name, raw in samples.items():
         signed = sign_bytes(raw, title=name, generator="provguard-demo-synth@1")
-        variants = [("signed", signed, TRUSTED if anchors else "valid"), ("stripped", strip_by_reencoding(signed), ABSENT)]
+        if options.store is None:  # the first signature created the store; open it for recovery
+            options = default_options()
+        variants = [
+            ("signed", signed, TRUSTED if anchors else "valid", "found"),
+            ("stripped", strip_by_reencoding(signed), ABSENT, "recovered"),
+        ]
         if not name.endswith(".png"):
-            variants.insert(1, ("tampered", flip_media_byte(signed), INVALID))
-        for variant, data, expected in variants:
+            variants.insert(1, ("tampered", flip_media_byte(signed), INVALID, "recovered"))
+        for variant, data, expected, expected_mark in variants:
             path = workdir / f"{variant}-{name}"
             path.write_bytes(data)
-            report = verify_bytes(data, str(path), anchors)
+            report = verify_bytes(data, str(path), options=options)
             state = "unreadable" if report.errors else report.provenance.state
-            rows.append(DemoRow(name, variant, expected, state, _codes(report)))
+            rows.append(DemoRow(name, variant, expected, state, _codes(report), _watermark_outcome(report), expected_mark))
+    if options.store is not None:
+        options.store.close()
     return rows
 
 
 def render_table(rows: list[DemoRow]) -> str:
     """Render demo rows as an aligned text table."""
-    header = ("sample", "variant", "expected", "verified as", "codes", "")
-    body = [(r.sample, r.variant, r.expected, r.state, r.codes, "ok" if r.as_expected else "UNEXPECTED") for r in rows]
+    header = ("sample", "variant", "expected", "verified as", "watermark", "codes", "")
+    body = [
+        (r.sample, r.variant, r.expected, r.state, r.watermark, r.codes, "ok" if r.as_expected else "UNEXPECTED")
+        for r in rows
+    ]
     widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths).rstrip())

@@ -61,3 +61,7 @@ class WatermarkError(ProvguardError):
 
 class StoreError(ProvguardError):
     """The manifest store could not be opened, read or written."""
+
+
+class ImageTooSmallError(WatermarkError):
+    """The image is below the smallest size the image watermark supports."""

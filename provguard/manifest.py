@@ -237,10 +237,19 @@ def _agent_text(agent: Any) -> str | None:
 
 
 def _source_and_agent(actions: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-    """Return the first digitalSourceType and softwareAgent found among actions."""
-    source = next((a.get("digitalSourceType") for a in actions if a.get("digitalSourceType")), None)
-    agent = next((_agent_text(a.get("softwareAgent")) for a in actions if a.get("softwareAgent")), None)
-    return source_type_name(source), agent
+    """Return the digitalSourceType of the first action stating one, and the agent that made the content."""
+    main = next((a for a in actions if a.get("digitalSourceType")), None)
+    agent = _agent_text(main.get("softwareAgent")) if main else None
+    if agent is None:
+        agent = next(
+            (
+                _agent_text(a.get("softwareAgent"))
+                for a in actions
+                if a.get("softwareAgent") and a.get("action") != "c2pa.watermarked"
+            ),
+            None,
+        )
+    return source_type_name(main.get("digitalSourceType") if main else None), agent
 
 
 def _soft_bindings(manifest: dict[str, Any]) -> list[SoftBinding]:

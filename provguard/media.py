@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,40 @@ def _sniff_iso_bmff(head: bytes) -> MediaKind | None:
     return MP4
 
 
+#: TIFF tag DNGVersion: present in IFD0 of every DNG file.
+_DNG_VERSION_TAG = 50706
+
+
+def _tiff_has_dng_version(head: bytes) -> bool:
+    """True if the first IFD of a TIFF header lists the DNGVersion tag (pixel bytes are never searched)."""
+    order = "little" if head[:2] == b"II" else "big"
+    ifd = int.from_bytes(head[4:8], order)
+    if ifd < 8 or ifd + 2 > len(head):
+        return False
+    count = int.from_bytes(head[ifd : ifd + 2], order)
+    for index in range(min(count, (len(head) - ifd - 2) // 12)):
+        entry = ifd + 2 + 12 * index
+        if int.from_bytes(head[entry : entry + 2], order) == _DNG_VERSION_TAG:
+            return True
+    return False
+
+
+#: Most ID3v2 tags skipped in a row when looking for the content behind them.
+_MAX_ID3_TAGS = 8
+
+
+def id3_end(data: bytes) -> int:
+    """Return the offset just past the ID3v2 tags at the start of `data` (0 if there are none)."""
+    pos = 0
+    for _ in range(_MAX_ID3_TAGS):
+        header = data[pos : pos + 10]
+        if len(header) < 10 or not header.startswith(b"ID3") or any(b & 0x80 for b in header[6:10]):
+            break
+        size = (header[6] << 21) | (header[7] << 14) | (header[8] << 7) | header[9]
+        pos += 10 + size + (10 if header[5] & 0x10 else 0)
+    return pos
+
+
 def _looks_like_mp3(head: bytes) -> bool:
     """True for an ID3 tag or an MPEG audio frame sync with a valid header."""
     if head.startswith(b"ID3"):
@@ -72,9 +107,18 @@ def _looks_like_mp3(head: bytes) -> bool:
 
 
 def sniff(head: bytes) -> MediaKind:
-    """Return the media kind of content from its first bytes, never from a file name."""
+    """Return the media kind of content from its first bytes (or all of it), never from a file name.
+
+    An ID3v2 tag in front (as c2pa writes into signed FLAC) is looked through when the buffer holds
+    what follows it; pass the whole content to tell a tagged FLAC from an MP3.
+    """
     if not head:
         raise InputError("file is empty")
+    if head.startswith(b"ID3"):
+        behind = head[id3_end(head) :]
+        if behind.startswith(b"fLaC"):
+            return FLAC
+        return MP3
     if head.startswith(b"\xff\xd8\xff"):
         return JPEG
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -84,7 +128,7 @@ def sniff(head: bytes) -> MediaKind:
     if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
         return WAV
     if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return DNG if b"\xc6\x12" in head[:4096] or b"\x12\xc6" in head[:4096] else TIFF
+        return DNG if _tiff_has_dng_version(head) else TIFF
     if head.startswith(b"fLaC"):
         return FLAC
     if head.startswith((b"GIF87a", b"GIF89a")):
@@ -103,26 +147,33 @@ def sniff(head: bytes) -> MediaKind:
 
 
 def max_bytes() -> int:
-    """Return the configured largest input size in bytes."""
-    raw = os.environ.get("PROVGUARD_MAX_BYTES")
-    if raw is None:
+    """Return the configured largest input size in bytes (PROVGUARD_MAX_BYTES, else DEFAULT_MAX_BYTES)."""
+    raw = os.environ.get("PROVGUARD_MAX_BYTES", "").strip()
+    if not raw:
         return DEFAULT_MAX_BYTES
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise InputError(f"PROVGUARD_MAX_BYTES must be an integer, got {raw!r}") from exc
+    if value < 1:
+        raise InputError(f"PROVGUARD_MAX_BYTES must be a positive number of bytes, got {value}")
+    return value
 
 
 def read_media(path: str | os.PathLike[str], limit: int | None = None) -> tuple[bytes, MediaKind]:
-    """Read a file within the size limit and sniff its kind; raise InputError on anything unusable."""
+    """Read a regular file within the size limit and sniff its kind; raise InputError on anything unusable."""
     p = Path(path)
     limit = max_bytes() if limit is None else limit
     try:
-        if p.is_dir():
-            raise InputError(f"{p} is a directory (use -r to verify directories)")
-        size = p.stat().st_size
-        if size > limit:
-            raise MediaTooLargeError(f"file is {size} bytes, over the {limit}-byte limit (PROVGUARD_MAX_BYTES)")
+        info = p.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{p} is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{p} is not a regular file")
+        if info.st_size > limit:
+            raise MediaTooLargeError(
+                f"file is {info.st_size} bytes, over the {limit}-byte limit (PROVGUARD_MAX_BYTES)"
+            )
         with p.open("rb") as fh:
             data = fh.read(limit + 1)
     except FileNotFoundError as exc:
@@ -135,16 +186,92 @@ def read_media(path: str | os.PathLike[str], limit: int | None = None) -> tuple[
         raise InputError(f"cannot read {p}: {exc.strerror or exc}") from exc
     if len(data) > limit:
         raise MediaTooLargeError(f"file is over the {limit}-byte limit (PROVGUARD_MAX_BYTES)")
-    return data, sniff(data[:8192])
+    return data, sniff(data)
+
+
+#: Most zero padding looked through after a JPEG's end-of-image marker (more reads as truncated).
+_MAX_TRAILING_PADDING = 65536
+#: RIFF size written by streaming encoders that could not seek back (length unknown, not truncated).
+_RIFF_UNKNOWN_SIZE = 0xFFFFFFFF
+#: ISO-BMFF kinds whose top-level box layout check_structure walks.
+_BMFF_KINDS = (MP4, MOV, M4A, AVIF, HEIC)
+#: Most top-level boxes walked before giving up (a hostile file could declare millions of tiny boxes).
+_MAX_BMFF_BOXES = 100_000
+
+
+def _box_name(raw: bytes) -> str:
+    """A box type as printable text (hostile files may put control characters there)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in raw.decode("latin-1"))
+
+
+def _check_bmff(data: bytes, kind: MediaKind) -> None:
+    """Walk the top-level ISO-BMFF boxes; every box must fit inside the file."""
+    pos, end = 0, len(data)
+    for _ in range(_MAX_BMFF_BOXES):
+        if pos == end:
+            return
+        if end - pos < 8:
+            if not data[pos:].strip(b"\x00"):
+                return  # a little zero padding after the last box
+            raise CorruptMediaError(f"{kind.mime} is truncated ({end - pos} stray bytes after the last box)")
+        size, box = int.from_bytes(data[pos : pos + 4], "big"), _box_name(data[pos + 4 : pos + 8])
+        header = 8
+        if size == 1:
+            if end - pos < 16:
+                raise CorruptMediaError(f"{kind.mime} is truncated (box header cut off)")
+            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        elif size == 0:
+            return  # the last box runs to the end of the file
+        if size < header:
+            raise CorruptMediaError(f"{kind.mime} is malformed (box '{box}' declares {size} bytes)")
+        if pos + size > end:
+            raise CorruptMediaError(f"{kind.mime} is truncated (box '{box}' needs {size} bytes, {end - pos} left)")
+        pos += size
+
+
+def _check_flac(data: bytes) -> None:
+    """Walk a FLAC stream's metadata blocks (after any ID3 tag); each must fit, and audio must follow."""
+    pos = id3_end(data)
+    if data[pos : pos + 4] != b"fLaC":
+        raise CorruptMediaError("FLAC is malformed (no fLaC marker)")
+    pos += 4
+    while True:
+        if pos + 4 > len(data):
+            raise CorruptMediaError("FLAC is truncated (metadata block header cut off)")
+        last, size = data[pos] & 0x80, int.from_bytes(data[pos + 1 : pos + 4], "big")
+        pos += 4 + size
+        if pos > len(data):
+            raise CorruptMediaError("FLAC is truncated (metadata block cut off)")
+        if last:
+            break
+    if pos >= len(data):
+        raise CorruptMediaError("FLAC is truncated (no audio frames)")
+
+
+def _check_tiff(data: bytes, kind: MediaKind) -> None:
+    """The first IFD of a TIFF must lie inside the file."""
+    order = "little" if data[:2] == b"II" else "big"
+    ifd = int.from_bytes(data[4:8], order)
+    if len(data) < 8 or ifd < 8 or ifd + 2 > len(data):
+        raise CorruptMediaError(f"{kind.mime} is truncated (first directory outside the file)")
+    count = int.from_bytes(data[ifd : ifd + 2], order)
+    if ifd + 2 + 12 * count > len(data):
+        raise CorruptMediaError(f"{kind.mime} is truncated (first directory cut off)")
 
 
 def check_structure(data: bytes, kind: MediaKind) -> None:
     """Reject content that is visibly truncated for its kind, with a one-line reason."""
-    if kind is JPEG and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+    if kind is JPEG and not data[-_MAX_TRAILING_PADDING:].rstrip(b"\x00").endswith(b"\xff\xd9"):
         raise CorruptMediaError("JPEG is truncated (no end-of-image marker)")
     if kind is PNG and b"IEND" not in data[-32:]:
         raise CorruptMediaError("PNG is truncated (no IEND chunk)")
     if kind in (WAV, WEBP) and data[:4] == b"RIFF" and len(data) >= 8:
         declared = int.from_bytes(data[4:8], "little") + 8
-        if declared > len(data):
+        if declared - 8 != _RIFF_UNKNOWN_SIZE and declared > len(data):
             raise CorruptMediaError(f"{kind.mime} is truncated ({len(data)} of {declared} bytes)")
+    if kind in _BMFF_KINDS:
+        _check_bmff(data, kind)
+    if kind is FLAC:
+        _check_flac(data)
+    if kind in (TIFF, DNG):
+        _check_tiff(data, kind)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from provguard.errors import InputError, UnsupportedMediaError
+from provguard.errors import InputError, UnsupportedMediaError, WatermarkError
 from provguard.fileio import atomic_writer, check_output_path
 from provguard.keys import Signer
 from provguard.manifest import (
@@ -62,7 +62,7 @@ def parse_generator(text: str | None) -> tuple[str | None, str | None]:
 
 def _signable(data: bytes) -> MediaKind:
     """Sniff content and refuse kinds we do not sign."""
-    kind = sniff(data[:8192])
+    kind = sniff(data)
     if kind not in SIGNABLE:
         names = ", ".join(k.mime for k in SIGNABLE)
         raise UnsupportedMediaError(f"cannot sign {kind.mime}; signable types: {names}")
@@ -125,7 +125,10 @@ def _sign_stream(
 
         algorithm = algorithm_for(kind)
         payload = payload_hex(marking.store.new_payload())
-        data = embed_media(data, kind, int(payload, 16), marking.key)
+        try:
+            data = embed_media(data, kind, int(payload, 16), marking.key)
+        except WatermarkError as exc:
+            raise type(exc)(f"{exc}; sign without a watermark with --no-watermark (watermark=False)") from exc
         spec = dataclasses.replace(
             spec,
             extra_actions=(*spec.extra_actions, watermarked_action()),

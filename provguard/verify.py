@@ -95,7 +95,7 @@ def verify_bytes(
     try:
         if len(data) > max_bytes():
             raise InputError(f"content is {len(data)} bytes, over the {max_bytes()}-byte limit (PROVGUARD_MAX_BYTES)")
-        kind = sniff(data[:8192])
+        kind = sniff(data)
         report.media_type = kind.mime
         report.sha256 = hashlib.sha256(data).hexdigest()
         check_structure(data, kind)
@@ -126,6 +126,8 @@ def verify_path(path: Path, options: VerifyOptions | bytes | None) -> Report:
     """Read a file within limits and verify it."""
     if not isinstance(options, VerifyOptions):
         options = VerifyOptions(trust_anchors=options)
+    if path.is_dir():
+        return Report(path=str(path), errors=[f"{path} is a directory (use -r to walk it)"])
     try:
         data, _ = read_media(path)
     except ProvguardError as exc:

@@ -1,0 +1,244 @@
+"""Tests for provguard.media: sniffing by content, size limits, safe reading and truncation checks."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from provguard import media
+from provguard.errors import CorruptMediaError, InputError, MediaTooLargeError, UnsupportedMediaError
+from provguard.media import (
+    AVIF,
+    DNG,
+    FLAC,
+    GIF,
+    HEIC,
+    JPEG,
+    M4A,
+    MOV,
+    MP3,
+    MP4,
+    PDF,
+    PNG,
+    SIGNABLE,
+    SVG,
+    TIFF,
+    WAV,
+    WEBP,
+    check_structure,
+    id3_end,
+    max_bytes,
+    read_media,
+    sniff,
+)
+
+EXPECTED_KIND = {"jpeg": JPEG, "png": PNG, "webp": WEBP, "tiff": TIFF, "wav": WAV, "flac": FLAC, "mp3": MP3, "mp4": MP4}
+
+
+@pytest.mark.parametrize("fmt", sorted(EXPECTED_KIND))
+def test_sniff_names_every_signable_format_from_content(media, fmt: str) -> None:
+    data = media(fmt)
+    kind = sniff(data)
+    assert kind is EXPECTED_KIND[fmt]
+    assert kind in SIGNABLE
+    assert sniff(data[:8192]) is kind
+
+
+@pytest.mark.parametrize("fmt", sorted(EXPECTED_KIND))
+def test_check_structure_accepts_every_complete_file(media, fmt: str) -> None:
+    data = media(fmt)
+    check_structure(data, sniff(data))
+
+
+def test_sniff_ignores_the_file_name(media, tmp_path: Path) -> None:
+    jpeg_as_png = tmp_path / "photo.png"
+    jpeg_as_png.write_bytes(media("jpeg"))
+    wav_as_jpg = tmp_path / "sound.jpg"
+    wav_as_jpg.write_bytes(media("wav"))
+    assert read_media(jpeg_as_png)[1] is JPEG
+    assert read_media(wav_as_jpg)[1] is WAV
+
+
+def test_sniff_refuses_empty_and_text() -> None:
+    with pytest.raises(InputError, match="empty"):
+        sniff(b"")
+    with pytest.raises(UnsupportedMediaError):
+        sniff(b"hello, this is plain text and not a picture\n")
+
+
+def test_sniff_mp3_without_id3_tag(media) -> None:
+    data = media("mp3")
+    assert data.startswith(b"ID3")
+    raw = data[id3_end(data) :]
+    assert raw[0] == 0xFF
+    assert sniff(raw) is MP3
+
+
+def test_sniff_looks_through_an_id3_tag_in_front_of_flac(media) -> None:
+    flac = media("flac")
+    payload = b"\x00" * 20000  # bigger than the usual 8 KiB head, like a C2PA manifest in a GEOB frame
+    size = len(payload)
+    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+    tagged = b"ID3\x04\x00\x00" + syncsafe + payload + flac
+    assert id3_end(tagged) == 10 + size
+    assert sniff(tagged) is FLAC
+    check_structure(tagged, FLAC)
+
+
+def test_signed_flac_is_still_sniffed_as_flac(media, dev_signer) -> None:
+    from provguard.sign import sign_bytes
+
+    signed = sign_bytes(media("flac"), signer=dev_signer, watermark=False)
+    assert signed.startswith(b"ID3")  # c2pa embeds the manifest in an ID3 tag in front of the FLAC stream
+    assert sniff(signed) is FLAC
+
+
+def test_id3_end_without_tag_is_zero() -> None:
+    assert id3_end(b"fLaC\x00\x00") == 0
+    assert id3_end(b"ID3") == 0
+
+
+def test_tiff_with_dng_marker_bytes_in_pixels_is_still_tiff(media) -> None:
+    data = media("tiff")
+    assert sniff(data) is TIFF
+    planted = data[:-64] + b"\xc6\x12\x12\xc6" * 16  # pixel bytes that look like the DNGVersion tag number
+    assert sniff(planted) is TIFF
+
+
+def _tiff_header(tag: int, little: bool = True) -> bytes:
+    """A minimal TIFF with one IFD entry holding `tag`."""
+    fmt = "<" if little else ">"
+    head = (b"II*\x00" if little else b"MM\x00*") + struct.pack(fmt + "I", 8)
+    return head + struct.pack(fmt + "HHHI4sI", 1, tag, 1, 4, b"\x01\x04\x00\x00", 0)
+
+
+@pytest.mark.parametrize("little", [True, False])
+def test_tiff_with_dng_version_tag_is_dng(little: bool) -> None:
+    assert sniff(_tiff_header(50706, little)) is DNG
+    assert sniff(_tiff_header(256, little)) is TIFF
+
+
+@pytest.mark.parametrize(
+    ("brand", "kind"),
+    [(b"isom", MP4), (b"mp42", MP4), (b"avif", AVIF), (b"heic", HEIC), (b"M4A ", M4A), (b"qt  ", MOV)],
+)
+def test_sniff_iso_bmff_brands(brand: bytes, kind) -> None:  # noqa: ANN001 - MediaKind
+    assert sniff(b"\x00\x00\x00\x18ftyp" + brand + b"\x00" * 12) is kind
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"GIF89a\x01\x00\x01\x00", GIF),
+        (b"%PDF-1.7\n", PDF),
+        (b'  <svg xmlns="http://www.w3.org/2000/svg"></svg>', SVG),
+        (b'<?xml version="1.0"?>\n<svg></svg>', SVG),
+        (b"RF64\xff\xff\xff\xffWAVEds64", WAV),
+    ],
+)
+def test_sniff_other_kinds(head: bytes, kind) -> None:  # noqa: ANN001 - MediaKind
+    assert sniff(head) is kind
+
+
+def test_read_media_reports_missing_directory_and_special_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        read_media(tmp_path / "missing.jpg")
+    with pytest.raises(InputError, match="directory"):
+        read_media(tmp_path)
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_media(fifo)  # must not block waiting for a writer
+
+
+def test_read_media_refuses_files_over_the_limit(media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.jpg"
+    data = media("jpeg")
+    path.write_bytes(data)
+    assert read_media(path, limit=len(data)) == (data, JPEG)
+    with pytest.raises(MediaTooLargeError, match="limit"):
+        read_media(path, limit=len(data) - 1)
+    monkeypatch.setenv("PROVGUARD_MAX_BYTES", str(len(data) - 1))
+    with pytest.raises(MediaTooLargeError, match="PROVGUARD_MAX_BYTES"):
+        read_media(path)
+
+
+def test_max_bytes_default_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert max_bytes() == media.DEFAULT_MAX_BYTES
+    monkeypatch.setenv("PROVGUARD_MAX_BYTES", "1234")
+    assert max_bytes() == 1234
+    for bad in ("lots", "0", "-5"):
+        monkeypatch.setenv("PROVGUARD_MAX_BYTES", bad)
+        with pytest.raises(InputError, match="PROVGUARD_MAX_BYTES"):
+            max_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "wav", "webp", "mp4"])
+@pytest.mark.parametrize("keep", [0.5, 0.95])
+def test_check_structure_refuses_truncated_files(media, fmt: str, keep: float) -> None:
+    data = media(fmt)
+    cut = data[: int(len(data) * keep)]
+    with pytest.raises(CorruptMediaError, match="truncated"):
+        check_structure(cut, sniff(cut))
+
+
+def test_check_structure_refuses_truncated_signed_mp4(media, dev_signer) -> None:
+    from provguard.sign import sign_bytes
+
+    signed = sign_bytes(media("mp4"), signer=dev_signer, watermark=False)
+    with pytest.raises(CorruptMediaError, match="truncated"):
+        check_structure(signed[:-100], MP4)
+
+
+def test_check_structure_refuses_truncated_flac_metadata(media) -> None:
+    data = media("flac")
+    with pytest.raises(CorruptMediaError, match="truncated"):
+        check_structure(data[:20], FLAC)
+    with pytest.raises(CorruptMediaError):
+        check_structure(b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"nothing", FLAC)
+
+
+def test_check_structure_refuses_tiff_with_directory_outside_the_file(media) -> None:
+    data = media("tiff")
+    with pytest.raises(CorruptMediaError, match="truncated"):
+        check_structure(data[:8], TIFF)
+    assert int.from_bytes(data[4:8], "little") + 2 <= len(data)
+
+
+def test_check_structure_accepts_jpeg_with_trailing_padding(media) -> None:
+    check_structure(media("jpeg") + b"\x00" * 10, JPEG)
+
+
+def test_check_structure_bmff_box_sizes() -> None:
+    ftyp = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00"
+    check_structure(ftyp + b"\x00\x00\x00\x00mdat" + b"x" * 50, MP4)  # size 0: runs to the end
+    large = b"\x00\x00\x00\x01mdat" + (16 + 4).to_bytes(8, "big") + b"abcd"
+    check_structure(ftyp + large, MP4)  # 64-bit largesize
+    with pytest.raises(CorruptMediaError, match="malformed"):
+        check_structure(ftyp + b"\x00\x00\x00\x04free", MP4)
+    with pytest.raises(CorruptMediaError, match="truncated"):
+        check_structure(ftyp + b"\x00\x07", MP4)
+    with pytest.raises(CorruptMediaError, match="truncated"):
+        check_structure(ftyp + b"\x00\x00\x00\x01mdat\x00", MP4)
+
+
+def test_check_structure_bmff_tolerates_zero_padding_and_sanitises_names() -> None:
+    ftyp = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00"
+    check_structure(ftyp + b"\x00\x00\x00", MP4)
+    with pytest.raises(CorruptMediaError) as info:
+        check_structure(ftyp + b"\x00\x00\x10\x00\n\r\x1b[" + b"x" * 20, MP4)
+    assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+def test_check_structure_riff_unknown_length_is_not_truncated(media) -> None:
+    data = bytearray(media("wav"))
+    data[4:8] = b"\xff\xff\xff\xff"  # what a streaming encoder writes when it cannot seek back
+    check_structure(bytes(data), WAV)
+
+
+def test_check_structure_jpeg_with_huge_padding_reads_as_truncated(media) -> None:
+    with pytest.raises(CorruptMediaError):
+        check_structure(media("jpeg") + b"\x00" * 70000, JPEG)

@@ -1,0 +1,111 @@
+"""Soft-binding recovery end to end through the CLI: sign, launder (re-encode, crop, recompress), verify."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+PHOTOS = Path(__file__).resolve().parents[2] / "fixtures" / "photos"
+
+
+def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run the provguard CLI in a subprocess with an isolated home."""
+    env = {"PROVGUARD_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "provguard", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def _photo() -> Path:
+    """The first real photograph among the fixtures."""
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    assert photos, f"no fixture photos in {PHOTOS}"
+    return photos[0]
+
+
+def _launder(src: Path, dst: Path) -> None:
+    """Re-encode as a platform would: crop to the centre 80% per side, then JPEG quality 70."""
+    img = Image.open(src).convert("RGB")
+    w, h = img.size
+    img.crop((w // 10, h // 10, w - w // 10, h - h // 10)).save(dst, format="JPEG", quality=70)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A provguard home with dev keys, made through the CLI."""
+    proc = _cli("keys", "init", home=tmp_path / "home")
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path / "home"
+
+
+def test_laundered_photo_yields_payload_and_recovered_manifest(home: Path, tmp_path: Path) -> None:
+    """The manifest is gone after laundering, but the watermark finds the stored, still-signed manifest."""
+    signed, laundered = tmp_path / "signed.jpg", tmp_path / "laundered.jpg"
+    proc = _cli("sign", str(_photo()), "-o", str(signed), "--generator", "refgen@1.0", home=home)
+    assert proc.returncode == 0, proc.stderr
+    payload = proc.stdout.split("watermark payload ")[1].strip(" )\n")
+    _launder(signed, laundered)
+    proc = _cli("verify", "--format", "json", str(signed), str(laundered), home=home)
+    assert proc.returncode == 1  # the laundered copy has no manifest: a finding
+    original, copy = json.loads(proc.stdout)
+    assert original["provenance"]["state"] == "trusted"
+    assert original["provenance"]["soft_bindings"][0]["value"] == payload
+    assert copy["provenance"]["state"] == "absent"
+    mark = copy["watermark"]
+    assert mark["detected"] and mark["payload"] == payload and mark["p_value"] < 1e-6
+    recovered = mark["recovered"]
+    assert recovered["content_changed"] is True
+    codes = recovered["provenance"]["failure_codes"]
+    assert "assertion.dataHash.mismatch" in codes
+    assert not any(code.startswith("claimSignature") for code in codes)
+    assert recovered["provenance"]["software_agent"] == "refgen 1.0"
+    assert recovered["provenance"]["digital_source_type"] == "trainedAlgorithmicMedia"
+    text = _cli("verify", str(laundered), home=home).stdout
+    assert "recovered by soft binding" in text and "content changed since it was signed" in text
+
+
+def test_unmarked_photo_reads_not_detected(home: Path, tmp_path: Path) -> None:
+    """A photo never signed carries no watermark and nothing is recovered."""
+    plain = tmp_path / "plain.jpg"
+    _launder(_photo(), plain)
+    proc = _cli("verify", "--format", "jsonl", str(plain), home=home)
+    report = json.loads(proc.stdout)
+    assert report["watermark"]["detected"] is False and report["watermark"]["recovered"] is None
+
+
+def test_no_watermark_flags(home: Path, tmp_path: Path) -> None:
+    """--no-watermark signs without a soft binding and verify --no-watermark skips detection."""
+    out = tmp_path / "nowm.jpg"
+    assert _cli("sign", str(_photo()), "-o", str(out), "--no-watermark", home=home).returncode == 0
+    report = json.loads(_cli("verify", "--format", "jsonl", str(out), home=home).stdout)
+    assert report["provenance"]["soft_bindings"] == [] and report["watermark"]["detected"] is False
+    report = json.loads(_cli("verify", "--format", "jsonl", "--no-watermark", str(out), home=home).stdout)
+    assert report["watermark"] is None
+
+
+def test_small_image_is_refused_with_a_hint(home: Path, tmp_path: Path) -> None:
+    """An image below the watermark's minimum size is refused, not silently left unmarked."""
+    small, out = tmp_path / "small.png", tmp_path / "out.png"
+    Image.fromarray(np.full((100, 120, 3), 128, np.uint8)).save(small)
+    proc = _cli("sign", str(small), "-o", str(out), home=home)
+    assert proc.returncode == 2 and not out.exists()
+    assert proc.stderr.count("\n") == 1 and "--no-watermark" in proc.stderr
+
+
+def test_watermark_commands_round_trip(home: Path, tmp_path: Path) -> None:
+    """watermark embed then detect recovers the given payload; an unmarked file exits 1."""
+    marked = tmp_path / "marked.png"
+    buf = io.BytesIO()
+    Image.open(_photo()).convert("RGB").save(buf, format="PNG")
+    src = tmp_path / "src.png"
+    src.write_bytes(buf.getvalue())
+    proc = _cli("watermark", "embed", str(src), "-o", str(marked), "--payload", "00000000deadbeef", home=home)
+    assert proc.returncode == 0, proc.stderr
+    proc = _cli("watermark", "detect", str(marked), str(src), home=home)
+    assert proc.returncode == 1
+    assert "MARKED" in proc.stdout and "00000000deadbeef" in proc.stdout and "NOT MARKED" in proc.stdout
