@@ -1,0 +1,160 @@
+"""Signing at generation time: wrap a generate function or a diffusers pipeline so every output is signed."""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from provguard.errors import InputError
+from provguard.keys import Signer
+from provguard.sign import SignedAsset, sign
+from provguard.store import ManifestStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_IMAGE_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
+
+
+@dataclass(frozen=True)
+class SigningPolicy:
+    """How generated outputs are signed: model identity, encoding and credentials."""
+
+    generator: str
+    image_format: str = "png"
+    quality: int = 95
+    digital_source_type: str = "trainedAlgorithmicMedia"
+    watermark: bool = True
+    signer: Signer | None = None
+    watermark_key: bytes | None = None
+    store: ManifestStore | None = None
+
+
+def _image_bytes(image: Any, policy: SigningPolicy) -> bytes:
+    """Encode a PIL image or an HxW(x3/4) array (uint8, or float in [0, 1]) in the policy's format."""
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.dtype != np.uint8:
+            arr = (np.clip(arr.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        image = Image.fromarray(arr)
+    fmt = _IMAGE_FORMATS.get(policy.image_format.lower())
+    if fmt is None:
+        raise InputError(f"image_format must be one of {sorted(_IMAGE_FORMATS)}, got {policy.image_format!r}")
+    if fmt == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **({"quality": policy.quality} if fmt != "PNG" else {}))
+    return buf.getvalue()
+
+
+def _audio_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """Encode float samples as 16-bit PCM WAV."""
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(samples, dtype=np.float32), int(rate), format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def to_media_bytes(output: Any, policy: SigningPolicy) -> bytes:
+    """Turn a generator's output (PIL image, array, (samples, rate), bytes or a file path) into file bytes."""
+    if isinstance(output, (bytes, bytearray)):
+        return bytes(output)
+    if isinstance(output, (str, os.PathLike)):
+        return Path(output).read_bytes()
+    if isinstance(output, tuple) and len(output) == 2 and np.isscalar(output[1]):
+        return _audio_bytes(output[0], output[1])
+    if isinstance(output, np.ndarray) or hasattr(output, "save"):
+        return _image_bytes(output, policy)
+    raise InputError(f"cannot sign a generator output of type {type(output).__name__}")
+
+
+def sign_output(output: Any, policy: SigningPolicy, title: str = "generated") -> SignedAsset:
+    """Sign one generated output in memory (watermark, then C2PA) and return the signed asset."""
+    return sign(
+        to_media_bytes(output, policy),
+        signer=policy.signer,
+        digital_source_type=policy.digital_source_type,
+        generator=policy.generator,
+        title=title,
+        watermark=policy.watermark,
+        watermark_key=policy.watermark_key,
+        store=policy.store,
+    )
+
+
+def signs_outputs(policy: SigningPolicy) -> Callable[[F], F]:
+    """Decorate a generate function so it returns SignedAsset(s) instead of raw outputs (lists stay lists)."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+            if isinstance(result, list):
+                return [sign_output(item, policy, f"{fn.__name__}-{i}") for i, item in enumerate(result)]
+            return sign_output(result, policy, fn.__name__)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+class SignedPipeline:
+    """Wrap a Hugging Face diffusers pipeline: every image it returns is watermarked and signed.
+
+    The result keeps the pipeline's own output object; its `.images` become the watermarked images (decoded
+    from the signed files) and `.signed` holds the signed file bytes, so saving either keeps the evidence.
+    diffusers itself is never imported: any callable returning an object with `.images` works.
+    """
+
+    def __init__(self, pipeline: Any, policy: SigningPolicy, save_dir: str | os.PathLike[str] | None = None) -> None:
+        if not callable(pipeline):
+            raise InputError("SignedPipeline needs a callable pipeline")
+        self.pipeline, self.policy = pipeline, policy
+        self.save_dir = Path(save_dir) if save_dir is not None else None
+        self._count = 0
+
+    def __getattr__(self, name: str) -> Any:
+        """Delegate everything else (scheduler, to(), components) to the wrapped pipeline."""
+        return getattr(self.pipeline, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the pipeline and sign every image it returns."""
+        from PIL import Image
+
+        result = self.pipeline(*args, **kwargs)
+        images = getattr(result, "images", None)
+        if images is None:
+            raise InputError("the pipeline's output has no .images to sign")
+        signed = []
+        for image in images:
+            asset = sign_output(image, self.policy, f"image-{self._count}")
+            self._count += 1
+            signed.append(asset)
+            if self.save_dir is not None:
+                from provguard.fileio import atomic_write
+
+                ext = ".jpg" if self.policy.image_format.lower() in ("jpg", "jpeg") else f".{self.policy.image_format.lower()}"
+                atomic_write(self.save_dir / f"image-{self._count - 1:05d}{ext}", asset.data or b"")
+        result.images = [Image.open(io.BytesIO(a.data or b"")).convert("RGB") for a in signed]
+        result.signed = signed
+        return result
+
+
+def from_diffusers(
+    pipeline: Any,
+    generator: str | None = None,
+    save_dir: str | os.PathLike[str] | None = None,
+    **policy: Any,
+) -> SignedPipeline:
+    """Adapt a diffusers pipeline; the model name defaults to its config's _name_or_path."""
+    name = generator or getattr(getattr(pipeline, "config", None), "_name_or_path", None) or type(pipeline).__name__
+    return SignedPipeline(pipeline, SigningPolicy(generator=str(name), **policy), save_dir=save_dir)
