@@ -65,3 +65,7 @@ class StoreError(ProvguardError):
 
 class ImageTooSmallError(WatermarkError):
     """The image is below the smallest size the image watermark supports."""
+
+
+class AudioTooShortError(WatermarkError):
+    """The audio is shorter than the audio watermark's shortest carrier (provguard.watermark.audio.MIN_SECONDS)."""

@@ -1,0 +1,227 @@
+"""Tests of the audio watermark on real speech, through real codecs (PyAV) and real signal edits."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy import signal
+
+from provguard.errors import AudioTooShortError, WatermarkError
+from provguard.watermark.audio import MIN_SECONDS, detect_audio, embed_audio
+
+SPEECH = Path(__file__).resolve().parents[3] / "fixtures" / "speech"
+KEY = b"test-audio-watermark-key-0000001"
+OTHER_KEY = b"test-audio-watermark-key-0000002"
+PAYLOAD = 0xC0FFEE_1234_5678
+RATE = 44100
+
+
+def _load(name: str, rate: int = RATE) -> np.ndarray:
+    x, src = sf.read(SPEECH / name, dtype="float32")
+    return _resample(x, src, rate)
+
+
+def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
+    g = np.gcd(src, dst)
+    return signal.resample_poly(x, dst // g, src // g, axis=0).astype(np.float32)
+
+
+def _snr(x: np.ndarray, y: np.ndarray) -> float:
+    x64 = x.astype(np.float64)
+    return float(10 * np.log10(np.sum(x64**2) / np.sum((y.astype(np.float64) - x64) ** 2)))
+
+
+def _codec(x: np.ndarray, codec: str, bit_rate: int) -> np.ndarray:
+    """Encode mono 44.1 kHz audio with PyAV and decode it back to 44.1 kHz float."""
+    fmt = {"libmp3lame": "mp3", "aac": "adts", "libopus": "ogg"}[codec]
+    enc_rate = 48000 if codec == "libopus" else RATE
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=enc_rate, layout="mono")
+        stream.bit_rate = bit_rate
+        frame = av.AudioFrame.from_ndarray(
+            (np.clip(x, -1, 1) * 32767).astype(np.int16)[None, :], format="s16", layout="mono"
+        )
+        frame.sample_rate = RATE
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=enc_rate)
+        for chunk in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in stream.encode(chunk):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    buf.seek(0)
+    with av.open(buf) as inp:
+        rate = inp.streams.audio[0].rate
+        parts = [fr.to_ndarray().reshape(-1).astype(np.float32) for fr in inp.decode(audio=0)]
+    y = np.concatenate(parts)
+    return _resample(y, rate, RATE) if rate != RATE else y
+
+
+def _speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """Resampling-style speed change (pitch and tempo together); factor > 1 is faster."""
+    return signal.resample_poly(x, 1000, round(1000 * factor)).astype(np.float32)
+
+
+def _noise(x: np.ndarray, snr_db: float) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    p = np.mean(x.astype(np.float64) ** 2) * 10 ** (-snr_db / 10)
+    return (x + rng.normal(0.0, np.sqrt(p), x.shape)).astype(np.float32)
+
+
+def _lowpass(x: np.ndarray, cutoff: float) -> np.ndarray:
+    return signal.sosfiltfilt(signal.butter(8, cutoff, fs=RATE, output="sos"), x).astype(np.float32)
+
+
+def _cut(x: np.ndarray, seconds: float, seed: int) -> np.ndarray:
+    n = int(seconds * RATE)
+    start = int(np.random.default_rng(seed).integers(0, len(x) - n))
+    return x[start : start + n]
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    """13 s of one LibriVox reader at 44.1 kHz (two utterances back to back)."""
+    return np.concatenate(
+        [_load("librivox_sense_and_sensibility_0870.flac"), _load("librivox_sense_and_sensibility_0920.flac")]
+    )
+
+
+@pytest.fixture(scope="module")
+def marked(speech: np.ndarray) -> np.ndarray:
+    return embed_audio(speech, RATE, PAYLOAD, KEY)
+
+
+ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "none": lambda x: x,
+    "mp3-128k": lambda x: _codec(x, "libmp3lame", 128_000),
+    "aac-64k": lambda x: _codec(x, "aac", 64_000),
+    "opus-64k": lambda x: _codec(x, "libopus", 64_000),
+    "resample-16k": lambda x: _resample(_resample(x, RATE, 16000), 16000, RATE),
+    "noise-20dB": lambda x: _noise(x, 20.0),
+    "lowpass-4k": lambda x: _lowpass(x, 4000.0),
+    "gain+6dB": lambda x: np.clip(2.0 * x, -1.0, 1.0),
+    "gain-6dB": lambda x: 0.5 * x,
+    "shift": lambda x: np.concatenate([np.zeros(12345, np.float32), x[777:]]),
+    "speed-0.95": lambda x: _speed(x, 0.95),
+    "speed+1.05": lambda x: _speed(x, 1.05),
+    "cut-3.2s-a": lambda x: _cut(x, 3.2, 1),
+    "cut-3.2s-b": lambda x: _cut(x, 3.2, 2),
+}
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_payload_survives_attack(marked: np.ndarray, attack: str) -> None:
+    decision = detect_audio(ATTACKS[attack](marked), RATE, KEY)
+    assert decision.detected, decision
+    assert decision.payload == PAYLOAD
+    assert decision.p_value <= 1e-6
+
+
+@pytest.mark.parametrize(
+    "name", ["librivox_sense_and_sensibility_0870.flac", "librivox_sense_and_sensibility_0920.flac", "allison_vm-intro.flac"]
+)
+@pytest.mark.parametrize("rate", [RATE, 16000])
+def test_each_fixture_marks_with_enough_snr(name: str, rate: int) -> None:
+    x = _load(name, rate)
+    y = embed_audio(x, rate, PAYLOAD, KEY)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert _snr(x, y) >= 30.0
+    assert np.max(np.abs(y)) <= 1.0
+    decision = detect_audio(y, rate, KEY)
+    assert decision.detected and decision.payload == PAYLOAD
+
+
+@pytest.mark.parametrize("name", ["librivox_sense_and_sensibility_0870.flac", "allison_vm-intro.flac"])
+def test_unmarked_speech_is_not_detected(name: str) -> None:
+    decision = detect_audio(_load(name), RATE, KEY)
+    assert not decision.detected
+    assert decision.payload is None
+    assert decision.p_value > 1e-6
+
+
+def test_other_key_does_not_detect(marked: np.ndarray) -> None:
+    decision = detect_audio(marked, RATE, OTHER_KEY)
+    assert not decision.detected and decision.payload is None
+
+
+def test_unmarked_noise_and_silence_are_not_detected() -> None:
+    rng = np.random.default_rng(3)
+    for x in (rng.normal(0, 0.1, 5 * RATE).astype(np.float32), np.zeros(4 * RATE, np.float32)):
+        assert not detect_audio(x, RATE, KEY).detected
+
+
+def test_too_short_is_refused(speech: np.ndarray) -> None:
+    short = speech[: int((MIN_SECONDS - 0.1) * RATE)]
+    with pytest.raises(AudioTooShortError, match="too short"):
+        embed_audio(short, RATE, PAYLOAD, KEY)
+    with pytest.raises(AudioTooShortError):
+        detect_audio(short, RATE, KEY)
+
+
+def test_embedding_is_deterministic(speech: np.ndarray, marked: np.ndarray) -> None:
+    again = embed_audio(speech, RATE, PAYLOAD, KEY)
+    assert again.tobytes() == marked.tobytes()
+    assert embed_audio(speech, RATE, PAYLOAD + 1, KEY).tobytes() != marked.tobytes()
+
+
+def test_stereo_in_stereo_out(speech: np.ndarray) -> None:
+    stereo = np.stack([speech, 0.6 * np.roll(speech, 441)], axis=1)
+    y = embed_audio(stereo, RATE, PAYLOAD, KEY)
+    assert y.shape == stereo.shape and y.dtype == np.float32
+    assert _snr(stereo, y) >= 30.0
+    assert detect_audio(y, RATE, KEY).payload == PAYLOAD
+    assert detect_audio(y.mean(axis=1), RATE, KEY).payload == PAYLOAD
+
+
+def test_float64_keeps_dtype(speech: np.ndarray) -> None:
+    y = embed_audio(speech[: 4 * RATE].astype(np.float64), RATE, PAYLOAD, KEY)
+    assert y.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda x: (x * 32767).astype(np.int16),  # integer PCM: caller must convert
+        lambda x: x.reshape(1, 1, -1),
+        lambda x: np.where(np.arange(x.size) == 5, np.nan, x).astype(np.float32),
+    ],
+)
+def test_bad_input_is_refused(speech: np.ndarray, bad: Callable[[np.ndarray], np.ndarray]) -> None:
+    with pytest.raises(WatermarkError):
+        embed_audio(bad(speech[: 4 * RATE]), RATE, PAYLOAD, KEY)
+
+
+def test_bad_payload_key_and_rate_are_refused(speech: np.ndarray) -> None:
+    x = speech[: 4 * RATE]
+    with pytest.raises(WatermarkError):
+        embed_audio(x, RATE, 2**64, KEY)
+    with pytest.raises(WatermarkError):
+        embed_audio(x, RATE, PAYLOAD, b"short")
+    with pytest.raises(WatermarkError):
+        detect_audio(x, 0, KEY)
+
+
+def test_strength_scales_the_mark(speech: np.ndarray) -> None:
+    x = speech[: 5 * RATE]
+    weak = embed_audio(x, RATE, PAYLOAD, KEY, strength=0.5)
+    assert _snr(x, weak) >= _snr(x, embed_audio(x, RATE, PAYLOAD, KEY)) + 5.0
+    with pytest.raises(WatermarkError):
+        embed_audio(x, RATE, PAYLOAD, KEY, strength=0.0)
+
+
+@pytest.mark.slow
+def test_long_audio_is_marked_in_chunks_and_every_excerpt_carries_it(speech: np.ndarray) -> None:
+    """Over a minute of speech goes through several embedding chunks; excerpts across the seams still decode."""
+    x = np.concatenate([speech, speech[::-1], speech, speech[::-1], speech])  # ~66 s
+    y = embed_audio(x, RATE, PAYLOAD, KEY)
+    assert _snr(x, y) >= 30.0
+    for start in (27.0, 57.0):  # chunks are 10 blocks = 29.44 s long
+        excerpt = y[int(start * RATE) : int((start + 4.0) * RATE)]
+        assert detect_audio(excerpt, RATE, KEY).payload == PAYLOAD
+    assert detect_audio(y, RATE, KEY).payload == PAYLOAD
