@@ -1,0 +1,208 @@
+"""Watermark payload codec: CRC + convolutional code, keyed scrambling, soft Viterbi, honest p-values.
+
+Channel layout for a 64-bit payload:
+
+* 64 payload bits + 16-bit CRC (rejects wrong Viterbi paths) + 6 zero tail bits,
+* a rate-1/4, constraint-length-7 convolutional code (generators 117, 127, 155, 171 octal, d_free 20),
+* the 344 mother bits repeated cyclically (or punctured evenly) to fill the carrier's ``n_coded`` bits,
+* a key-derived XOR mask and permutation over the ``n_coded`` channel bits.
+
+The p-value bounds the chance that bits independent of the key land within ``bit_errors`` of ANY of the
+2**64 codewords (union bound), times the number of hypotheses the caller tried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from provguard.errors import WatermarkError
+
+PAYLOAD_BITS = 64
+CRC_BITS = 16
+_K = 7  # constraint length
+_N_STATES = 1 << (_K - 1)
+_GENERATORS = (0o117, 0o127, 0o155, 0o171)
+_INFO_BITS = PAYLOAD_BITS + CRC_BITS
+_STEPS = _INFO_BITS + _K - 1
+MOTHER_BITS = _STEPS * len(_GENERATORS)
+MIN_CODED_BITS = 128
+DEFAULT_FPR = 1e-6
+
+
+@dataclass(frozen=True)
+class PayloadDecision:
+    """Outcome of decoding: whether a mark was found, its payload, and the evidence behind it."""
+
+    detected: bool
+    payload: int | None
+    bit_errors: int
+    n_bits: int
+    p_value: float
+
+
+def false_positive_probability(
+    n_bits: int, bit_errors: int, codebook_size: float = 2.0**PAYLOAD_BITS, n_trials: int = 1
+) -> float:
+    """Bound on P(key-independent bits fall within bit_errors of any codeword, in any trial)."""
+    if n_bits <= 0:
+        return 1.0
+    from scipy.stats import binom  # scipy.stats is slow to import; keep it off the import path
+
+    log_p = float(binom.logcdf(bit_errors, n_bits, 0.5))
+    log_p += math.log(codebook_size) + math.log(max(1, n_trials))
+    return float(math.exp(min(0.0, log_p)))
+
+
+def _key_stream(key: bytes, label: bytes, n_bytes: int) -> np.ndarray:
+    """Deterministic key-derived bytes (SHAKE-256), independent of numpy's RNG versions."""
+    return np.frombuffer(hashlib.shake_256(b"provguard-wm/" + label + b"/" + key).digest(n_bytes), np.uint8)
+
+
+def keyed_permutation(key: bytes, label: bytes, n: int) -> np.ndarray:
+    """A key-derived permutation of range(n)."""
+    sort_keys = _key_stream(key, label, 8 * n).view("<u8")
+    return np.argsort(sort_keys, kind="stable")
+
+
+def keyed_bits(key: bytes, label: bytes, n: int) -> np.ndarray:
+    """n key-derived 0/1 bits (uint8)."""
+    return np.unpackbits(_key_stream(key, label, (n + 7) // 8))[:n]
+
+
+def _crc16(bits: np.ndarray) -> np.ndarray:
+    """CRC-16/CCITT-FALSE of a bit array, as 16 bits (MSB first)."""
+    reg = 0xFFFF
+    for b in bits.tolist():
+        top = ((reg >> 15) & 1) ^ int(b)
+        reg = (reg << 1) & 0xFFFF
+        if top:
+            reg ^= 0x1021
+    return np.array([(reg >> (15 - i)) & 1 for i in range(16)], dtype=np.uint8)
+
+
+def _int_to_bits(value: int, n: int) -> np.ndarray:
+    return np.array([(value >> (n - 1 - i)) & 1 for i in range(n)], dtype=np.uint8)
+
+
+def _bits_to_int(bits: np.ndarray) -> int:
+    out = 0
+    for b in bits.tolist():
+        out = (out << 1) | int(b)
+    return out
+
+
+def _parity(x: np.ndarray) -> np.ndarray:
+    x = x.copy()
+    out = np.zeros_like(x)
+    while np.any(x):
+        out ^= x & 1
+        x >>= 1
+    return out
+
+
+# Output bits of every 7-bit register value r = (previous 6-bit state << 1) | input bit.
+_REG = np.arange(1 << _K)
+_OUT_BITS = np.stack([_parity(_REG & g) for g in _GENERATORS], axis=1).astype(np.uint8)  # (128, 4)
+_OUT_SIGN = 2.0 * _OUT_BITS.astype(np.float64) - 1.0
+_NS = np.arange(_N_STATES)
+
+
+def _conv_encode(info: np.ndarray) -> np.ndarray:
+    """Terminated convolutional encoding of info bits -> mother codeword bits."""
+    bits = np.concatenate([info.astype(np.int64), np.zeros(_K - 1, np.int64)])
+    state = 0
+    regs = np.empty(bits.size, np.int64)
+    for i, b in enumerate(bits.tolist()):
+        reg = (state << 1) | b
+        regs[i] = reg
+        state = reg & (_N_STATES - 1)
+    return _OUT_BITS[regs].reshape(-1)
+
+
+def _viterbi(llr: np.ndarray) -> np.ndarray:
+    """Soft-decision Viterbi decoding (positive llr means bit 1) of a terminated codeword -> info bits."""
+    n_out = len(_GENERATORS)
+    branch = llr.reshape(_STEPS, n_out) @ _OUT_SIGN.T  # (steps, 128): metric of each register value
+    metric = np.full(_N_STATES, -np.inf)
+    metric[0] = 0.0
+    decisions = np.empty((_STEPS, _N_STATES), dtype=np.uint8)
+    pred0 = _NS >> 1
+    pred1 = pred0 | (_N_STATES >> 1)
+    for k in range(_STEPS):
+        m0 = metric[pred0] + branch[k, _NS]  # register (0 << 6) | ns
+        m1 = metric[pred1] + branch[k, _NS | _N_STATES]  # register (1 << 6) | ns
+        choose1 = m1 > m0
+        decisions[k] = choose1
+        metric = np.where(choose1, m1, m0)
+    state = 0
+    out = np.empty(_STEPS, np.uint8)
+    for k in range(_STEPS - 1, -1, -1):
+        out[k] = state & 1
+        state = (state >> 1) | (int(decisions[k, state]) << (_K - 2))
+    return out[:_INFO_BITS]
+
+
+class PayloadCodec:
+    """Maps a 64-bit payload to n_coded keyed channel bits and back, with an honest false-positive bound."""
+
+    def __init__(self, key: bytes, n_coded: int) -> None:
+        """Build the keyed mask and permutation for a carrier of n_coded bits."""
+        if not isinstance(key, (bytes, bytearray)) or len(key) < 16:
+            raise WatermarkError("the watermark key must be at least 16 bytes")
+        if n_coded < MIN_CODED_BITS:
+            raise WatermarkError(f"the carrier must provide at least {MIN_CODED_BITS} bits, not {n_coded}")
+        self.n_coded = int(n_coded)
+        key = bytes(key)
+        label = f"payload/{n_coded}".encode()
+        self._mask = keyed_bits(key, label + b"/mask", n_coded)
+        perm = keyed_permutation(key, label + b"/perm", n_coded)
+        if n_coded >= MOTHER_BITS:
+            base = np.arange(n_coded) % MOTHER_BITS
+        else:
+            base = (np.arange(n_coded) * MOTHER_BITS) // n_coded
+        self._source = base[perm]  # channel bit i carries mother bit _source[i]
+        self._sign = 1.0 - 2.0 * self._mask.astype(np.float64)
+
+    @staticmethod
+    def check_payload(payload: int) -> None:
+        """Raise WatermarkError unless payload is an integer in [0, 2**64)."""
+        if isinstance(payload, bool) or not isinstance(payload, (int, np.integer)):
+            raise WatermarkError(f"the payload must be an integer in [0, 2**{PAYLOAD_BITS})")
+        if not 0 <= int(payload) < 2**PAYLOAD_BITS:
+            raise WatermarkError(f"the payload must be an integer in [0, 2**{PAYLOAD_BITS})")
+
+    def _info_bits(self, payload: int) -> np.ndarray:
+        self.check_payload(payload)
+        bits = _int_to_bits(int(payload), PAYLOAD_BITS)
+        return np.concatenate([bits, _crc16(bits)])
+
+    def encode(self, payload: int) -> np.ndarray:
+        """Channel bits (0/1 uint8, length n_coded) for a payload."""
+        mother = _conv_encode(self._info_bits(payload))
+        return mother[self._source] ^ self._mask
+
+    def decode(self, soft: np.ndarray, fpr: float = DEFAULT_FPR, n_trials: int = 1) -> PayloadDecision:
+        """Decode soft channel values (positive = 1, 0 = erased); n_trials = hypotheses the caller tried."""
+        soft = np.asarray(soft, dtype=np.float64).reshape(-1)
+        if soft.size != self.n_coded:
+            raise WatermarkError(f"expected {self.n_coded} soft values, got {soft.size}")
+        soft = np.where(np.isfinite(soft), soft, 0.0)
+        known = soft != 0.0
+        n_bits = int(known.sum())
+        if n_bits == 0:
+            return PayloadDecision(False, None, 0, 0, 1.0)
+        llr = np.bincount(self._source, weights=soft * self._sign, minlength=MOTHER_BITS)
+        info = _viterbi(llr)
+        bits, crc = info[:PAYLOAD_BITS], info[PAYLOAD_BITS:]
+        payload = _bits_to_int(bits)
+        expected = self.encode(payload)
+        hard = (soft > 0).astype(np.uint8)
+        errors = int(np.count_nonzero((hard != expected) & known))
+        p_value = false_positive_probability(n_bits, errors, n_trials=n_trials)
+        crc_ok = bool(np.array_equal(crc, _crc16(bits)))
+        detected = crc_ok and p_value <= fpr
+        return PayloadDecision(detected, payload if detected else None, errors, n_bits, p_value)

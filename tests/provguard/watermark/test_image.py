@@ -1,0 +1,228 @@
+"""Tests for the image watermark on real photos: quality, every attack of the robustness list, false positives."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+from scipy import ndimage
+
+from provguard.errors import ImageTooSmallError, WatermarkError
+from provguard.watermark.image import MIN_SIDE, detect_image, embed_image
+
+PHOTOS = Path(__file__).resolve().parents[3] / "fixtures" / "photos"
+KEY = bytes(range(32))
+OTHER_KEY = bytes(range(50, 82))
+PAYLOAD = 0x5EED_C0FF_EE15_F00D
+
+
+def _photo(name: str) -> np.ndarray:
+    img = Image.open(PHOTOS / f"{name}.jpg")
+    return np.asarray(img if img.mode == "L" else img.convert("RGB"))
+
+
+def _marked(name: str, payload: int = PAYLOAD) -> np.ndarray:
+    return _cached_marked(name, payload).copy()
+
+
+_CACHE: dict[tuple[str, int], np.ndarray] = {}
+
+
+def _cached_marked(name: str, payload: int) -> np.ndarray:
+    if (name, payload) not in _CACHE:
+        _CACHE[(name, payload)] = embed_image(_photo(name), payload, KEY)
+    return _CACHE[(name, payload)]
+
+
+# ----- attacks, with real codecs ---------------------------------------------------------------------------------
+
+
+def _codec(img: np.ndarray, fmt: str, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format=fmt, quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())))
+
+
+def _resize(img: np.ndarray, factor: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    return np.asarray(Image.fromarray(img).resize((round(w * factor), round(h * factor)), Image.Resampling.BICUBIC))
+
+
+def _crop(img: np.ndarray, area: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    ch, cw = round(h * area**0.5), round(w * area**0.5)
+    return img[(h - ch) // 2 : (h - ch) // 2 + ch, (w - cw) // 2 : (w - cw) // 2 + cw]
+
+
+def _rotate(img: np.ndarray, degrees: float) -> np.ndarray:
+    return np.asarray(Image.fromarray(img).rotate(degrees, Image.Resampling.BICUBIC))
+
+
+def _enhance(img: np.ndarray, kind: type, factor: float) -> np.ndarray:
+    return np.asarray(kind(Image.fromarray(img)).enhance(factor))
+
+
+def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    sig = (sigma, sigma, 0) if img.ndim == 3 else sigma
+    return np.clip(np.rint(ndimage.gaussian_filter(img.astype(np.float32), sig)), 0, 255).astype(np.uint8)
+
+
+def _noise(img: np.ndarray, sigma: float) -> np.ndarray:
+    noisy = img + np.random.default_rng(0).normal(0, sigma, img.shape)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "jpeg50": lambda x: _codec(x, "JPEG", 50),
+    "webp50": lambda x: _codec(x, "WEBP", 50),
+    "resize0.5": lambda x: _resize(x, 0.5),
+    "crop70": lambda x: _crop(x, 0.7),
+    "rotate5": lambda x: _rotate(x, 5),
+    "rotate-3": lambda x: _rotate(x, -3),
+    "brightness+25": lambda x: _enhance(x, ImageEnhance.Brightness, 1.25),
+    "brightness-25": lambda x: _enhance(x, ImageEnhance.Brightness, 0.75),
+    "contrast+25": lambda x: _enhance(x, ImageEnhance.Contrast, 1.25),
+    "contrast-25": lambda x: _enhance(x, ImageEnhance.Contrast, 0.75),
+    "blur1": lambda x: _blur(x, 1.0),
+    "noise5": lambda x: _noise(x, 5.0),
+    "screenshot": lambda x: _codec(_resize(x, 0.75), "JPEG", 80),
+    "crop70+jpeg75": lambda x: _codec(_crop(x, 0.7), "JPEG", 75),
+    "resize0.5+jpeg75": lambda x: _codec(_resize(x, 0.5), "JPEG", 75),
+}
+
+CASES = [
+    ("jpeg50", "astronaut"), ("jpeg50", "coffee"),
+    ("webp50", "coffee"), ("webp50", "seeding"),
+    ("resize0.5", "astronaut"), ("resize0.5", "seeding"),
+    ("crop70", "coffee"), ("crop70", "seeding"),
+    ("rotate5", "astronaut"), ("rotate-3", "rocket"),
+    ("brightness+25", "chelsea"), ("brightness-25", "coffee"),
+    ("contrast+25", "rocket"), ("contrast-25", "chelsea"),
+    ("blur1", "coffee"), ("blur1", "seeding"),
+    ("noise5", "astronaut"), ("noise5", "chelsea"),
+    ("screenshot", "astronaut"), ("screenshot", "rocket"),
+    ("crop70+jpeg75", "coffee"), ("crop70+jpeg75", "seeding"),
+    ("resize0.5+jpeg75", "seeding"), ("resize0.5+jpeg75", "camera"),
+]
+
+
+# ----- quality -------------------------------------------------------------------------------------------------
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM of luma, Gaussian window sigma 1.5 (Wang et al. 2004)."""
+    to_luma = (lambda z: z.astype(np.float64) @ [0.299, 0.587, 0.114]) if a.ndim == 3 else (lambda z: z * 1.0)
+    x, y = to_luma(a), to_luma(b)
+    f = lambda z: ndimage.gaussian_filter(z, 1.5, truncate=3.5)  # noqa: E731
+    mx, my = f(x), f(y)
+    sxx, syy, sxy = f(x * x) - mx * mx, f(y * y) - my * my, f(x * y) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    return float(np.mean(((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))))
+
+
+# ----- tests -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["astronaut", "camera", "chelsea", "coffee", "rocket", "seeding"])
+def test_round_trip_and_quality(name: str) -> None:
+    original = _photo(name)
+    marked = _marked(name)
+    assert marked.shape == original.shape and marked.dtype == np.uint8
+    assert not np.array_equal(marked, original)
+    assert _psnr(original, marked) >= 40.0
+    assert _ssim(original, marked) >= 0.98
+    decision = detect_image(marked, KEY)
+    assert decision.detected and decision.payload == PAYLOAD
+    assert decision.p_value <= 1e-6
+
+
+@pytest.mark.parametrize(("attack", "name"), CASES, ids=[f"{a}-{n}" for a, n in CASES])
+def test_survives_attack(attack: str, name: str) -> None:
+    attacked = ATTACKS[attack](_marked(name))
+    decision = detect_image(attacked, KEY)
+    assert decision.detected, f"{attack} on {name}: {decision}"
+    assert decision.payload == PAYLOAD
+
+
+def test_every_attack_of_the_list_is_covered() -> None:
+    assert {a for a, _ in CASES} == set(ATTACKS)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "camera", "chelsea", "coffee", "rocket", "seeding"])
+def test_unmarked_photo_is_not_detected(name: str) -> None:
+    for img in (_photo(name), _codec(_photo(name), "JPEG", 75), _rotate(_photo(name), 4)):
+        decision = detect_image(img, KEY)
+        assert not decision.detected and decision.payload is None
+        assert 1e-6 < decision.p_value <= 1.0
+
+
+def test_other_key_is_not_detected() -> None:
+    for name in ("astronaut", "coffee", "seeding"):
+        marked = _marked(name)
+        decision = detect_image(marked, OTHER_KEY)
+        assert not decision.detected and decision.payload is None
+        assert detect_image(_codec(marked, "JPEG", 75), OTHER_KEY).payload is None
+
+
+def test_different_payloads_are_told_apart() -> None:
+    other = PAYLOAD ^ 1  # differs in one bit
+    marked = embed_image(_photo("rocket"), other, KEY)
+    assert detect_image(marked, KEY).payload == other
+    assert detect_image(_marked("rocket"), KEY).payload == PAYLOAD
+
+
+def test_embedding_is_deterministic() -> None:
+    a = embed_image(_photo("chelsea"), PAYLOAD, KEY)
+    b = embed_image(_photo("chelsea"), PAYLOAD, KEY)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, embed_image(_photo("chelsea"), PAYLOAD, OTHER_KEY))
+    assert detect_image(a, KEY) == detect_image(b, KEY)
+
+
+def test_strength_trades_quality() -> None:
+    original = _photo("coffee")
+    weak = embed_image(original, PAYLOAD, KEY, strength=1.0)
+    strong = embed_image(original, PAYLOAD, KEY, strength=2.4)
+    assert _psnr(original, weak) > _psnr(original, strong)
+    with pytest.raises(WatermarkError):
+        embed_image(original, PAYLOAD, KEY, strength=0)
+
+
+def test_too_small_image_is_refused() -> None:
+    small = np.asarray(Image.fromarray(_photo("astronaut")).resize((MIN_SIDE - 1, 400)))
+    with pytest.raises(ImageTooSmallError, match=str(MIN_SIDE)):
+        embed_image(small, PAYLOAD, KEY)
+    with pytest.raises(ImageTooSmallError):
+        detect_image(small, KEY)
+    assert issubclass(ImageTooSmallError, WatermarkError)
+
+
+def test_bad_input_is_refused() -> None:
+    img = _photo("coffee")
+    with pytest.raises(WatermarkError):
+        embed_image(img.astype(np.float32), PAYLOAD, KEY)
+    with pytest.raises(WatermarkError):
+        embed_image(img[..., :2], PAYLOAD, KEY)
+    with pytest.raises(WatermarkError):
+        embed_image(img, 2**64, KEY)
+    with pytest.raises(WatermarkError):
+        embed_image(img, PAYLOAD, b"too short")
+    with pytest.raises(WatermarkError):
+        detect_image(img, b"too short")
+
+
+def test_flat_and_saturated_images_do_not_fail() -> None:
+    for value in (0, 128, 255):
+        flat = np.full((300, 400, 3), value, np.uint8)
+        marked = embed_image(flat, PAYLOAD, KEY)
+        assert _psnr(flat, marked) >= 40.0 if not np.array_equal(flat, marked) else True
+        assert not detect_image(flat, KEY).detected
