@@ -14,7 +14,12 @@ from bench.common import machine, today
 #: In-process benchmarks: module -> its run(command) returns a markdown section.
 IN_PROCESS = ["bench.bench_c2pa"]
 #: Script benchmarks: module run with --out FILE, which they fill with markdown.
-SCRIPTS = ["bench.bench_watermark_image", "bench.bench_watermark_audio"]
+SCRIPTS = [
+    "bench.bench_watermark_image",
+    "bench.bench_watermark_audio",
+    "bench.bench_generate_image",
+    "bench.bench_generate_audio",
+]
 
 
 def _script_section(module: str) -> str | None:

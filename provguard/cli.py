@@ -23,6 +23,7 @@ provguard proves where media came from and flags what looks machine-made.
   provguard verify FILES...           check Content Credentials (and watermark) of untrusted files
   provguard watermark embed|detect    the invisible watermark alone
   provguard corpus build              assemble the real-media corpus (downloads from PyPI and Debian)
+  provguard generate image|video|audio   make signed reference fakes with the embedded generator
   provguard demo                      sign and verify a few generated samples
 
 Exit codes: 0 all good, 1 findings (absent, invalid or tampered), 2 usage or input errors.
@@ -200,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify(sub)
     _add_watermark(sub)
     _add_corpus(sub)
+    from provguard.cli_generate import add_generate
+
+    add_generate(sub, _Parser)
     _add_demo(sub)
     return parser
 
@@ -374,6 +378,7 @@ _COMMANDS = {
     "verify": _cmd_verify,
     "watermark": _cmd_watermark,
     "corpus": _cmd_corpus,
+    "generate": lambda args: __import__("provguard.cli_generate", fromlist=["run_generate"]).run_generate(args),
     "demo": _cmd_demo,
 }
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-PHOTOS = Path(__file__).resolve().parents[2] / "fixtures" / "photos"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -22,17 +22,20 @@ def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _photo() -> Path:
-    """The first real photograph among the fixtures."""
-    photos = sorted(PHOTOS.glob("*.jpg"))
-    assert photos, f"no fixture photos in {PHOTOS}"
-    return photos[0]
+    """A real photograph among the fixtures (coffee.jpg, 600x400)."""
+    photo = FIXTURES / "photos" / "coffee.jpg"
+    assert photo.exists(), f"missing fixture {photo}"
+    return photo
 
 
 def _launder(src: Path, dst: Path) -> None:
-    """Re-encode as a platform would: crop to the centre 80% per side, then JPEG quality 70."""
+    """Re-encode as a platform would: centre crop to 70% of the area, then JPEG quality 75."""
     img = Image.open(src).convert("RGB")
     w, h = img.size
-    img.crop((w // 10, h // 10, w - w // 10, h - h // 10)).save(dst, format="JPEG", quality=70)
+    side = 0.70**0.5
+    cw, ch = round(w * side), round(h * side)
+    left, top = (w - cw) // 2, (h - ch) // 2
+    img.crop((left, top, left + cw, top + ch)).save(dst, format="JPEG", quality=75)
 
 
 @pytest.fixture

@@ -1,0 +1,105 @@
+"""Whole-file watermarking: images and MP4 video re-encoded in their own format, detection pooled over frames."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from provguard.demo import synthetic_image
+from provguard.media import JPEG, MP4, PNG, sniff
+from provguard.mediaio import iter_video_frames
+from provguard.watermark.apply import algorithm_for, detect_media, embed_media
+
+REAL_VIDEO = Path(__file__).resolve().parents[3] / "fixtures" / "video" / "vtest_30f.mp4"
+KEY = bytes(range(32))
+OTHER_KEY = bytes(range(1, 33))
+PAYLOAD = 0x0123456789ABCDEF
+
+
+def _moving_video(n_frames: int = 24, size: tuple[int, int] = (576, 512), seed: int = 0) -> bytes:
+    """An H.264 MP4 of a synthetic scene panning right, with an AAC tone track."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    scene = synthetic_image(seed, (w + 4 * n_frames, h))
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=12)
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        audio = out.add_stream("aac", rate=16000, layout="mono")
+        for i in range(n_frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(scene[:, 4 * i : 4 * i + w]), format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        tone = (0.1 * np.sin(np.arange(16000 * n_frames // 12) * 0.07) + 0.01 * rng.standard_normal(16000 * n_frames // 12))
+        aframe = av.AudioFrame.from_ndarray(tone.astype(np.float32)[None, :], format="fltp", layout="mono")
+        aframe.sample_rate, aframe.pts = 16000, 0
+        out.mux(audio.encode(aframe))
+        out.mux(audio.encode(None))
+    return buf.getvalue()
+
+
+def _reencode(data: bytes, crf: int, scale: float) -> bytes:
+    """Re-encode an MP4's video as H.264 at a CRF after scaling, as a platform would."""
+    frames = iter_video_frames(data, max_frames=10_000)
+    h, w = frames[0].shape[:2]
+    nw, nh = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=12)
+        video.width, video.height, video.pix_fmt = nw, nh, "yuv420p"
+        video.options = {"crf": str(crf)}
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(width=nw, height=nh)
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def marked_video() -> bytes:
+    """A watermarked copy of a real video clip (30 frames of a street scene)."""
+    return embed_media(REAL_VIDEO.read_bytes(), MP4, PAYLOAD, KEY)
+
+
+def test_video_keeps_its_audio_and_frame_count() -> None:
+    """A marked MP4 still has H.264 video with every frame, and its audio track."""
+    marked = embed_media(_moving_video(), MP4, PAYLOAD, KEY)
+    with av.open(io.BytesIO(marked)) as container:
+        kinds = sorted(s.type for s in container.streams)
+        assert kinds == ["audio", "video"]
+    assert len(iter_video_frames(marked, max_frames=1000)) == 24
+    assert sniff(marked[:64]) is MP4
+
+
+def test_video_payload_survives_crf28_and_half_scale(marked_video: bytes) -> None:
+    """After an H.264 re-encode at CRF 28 and scaling to 0.5x, pooled frames yield the exact payload."""
+    decision = detect_media(_reencode(marked_video, crf=28, scale=0.5), MP4, KEY)
+    assert decision.detected and decision.payload == PAYLOAD and decision.p_value <= 1e-6
+
+
+def test_unmarked_and_other_key_video_read_not_detected(marked_video: bytes) -> None:
+    """An unmarked video, and a marked one under another key, are not detected."""
+    assert not detect_media(REAL_VIDEO.read_bytes(), MP4, KEY).detected
+    assert not detect_media(marked_video, MP4, OTHER_KEY).detected
+
+
+@pytest.mark.parametrize("kind", [JPEG, PNG])
+def test_image_files_round_trip_in_their_own_format(kind) -> None:  # noqa: ANN001 - MediaKind
+    """A JPEG stays a JPEG and a PNG a PNG, and the payload reads back."""
+    from provguard.demo import encode_image
+
+    marked = embed_media(encode_image(synthetic_image(3, (512, 384)), kind), kind, PAYLOAD, KEY)
+    assert sniff(marked[:64]) is kind
+    decision = detect_media(marked, kind, KEY)
+    assert decision.detected and decision.payload == PAYLOAD
+
+
+def test_every_family_has_an_algorithm_name() -> None:
+    """Soft-binding algorithm names are distinct per family."""
+    assert len({algorithm_for(k) for k in (JPEG, MP4)}) == 2
