@@ -20,6 +20,13 @@ Design, in short:
   found by circular correlation with the sync chips.
 * Sync tiles and data tiles are disjoint, so the alignment is chosen without looking at the data bits; only
   DECODE_CANDIDATES alignments are decoded and the p-value is multiplied by that number (Bonferroni).
+* Each decoded payload is judged by two tests, Bonferroni over both: PayloadCodec's count of hard bit errors, and
+  a Hoeffding bound on the correlation of the soft values with the decoded codeword's signs (the keyed scrambling
+  makes those signs fair coins for unmarked audio), which lets confident bits count for more.
+* Embedding streams through the input in chunks of DEFAULT_CHUNK_BLOCKS blocks (block-aligned, one slot of context
+  each side), resampling each piece with margins, so memory is bounded whatever the length (up to the 3 h that
+  provguard.mediaio decodes); clips shorter than 1.25 chunks are one piece.  Detection narrows long inputs to
+  their loudest DETECT_SECONDS first, also piece by piece.
 """
 
 from __future__ import annotations
@@ -34,7 +41,13 @@ from scipy import fft as sfft
 from scipy import signal
 
 from provguard.errors import AudioTooShortError, MediaTooLargeError, WatermarkError
-from provguard.watermark.payload import DEFAULT_FPR, PayloadCodec, PayloadDecision
+from provguard.mediaio import DEFAULT_MAX_AUDIO_SECONDS
+from provguard.watermark.payload import (
+    DEFAULT_FPR,
+    PAYLOAD_BITS,
+    PayloadCodec,
+    PayloadDecision,
+)
 
 #: Internal analysis rate (Hz).
 RATE = 16000
@@ -61,11 +74,14 @@ DECODE_CANDIDATES = 2
 #: Host-to-mark energy ratio (SNR, dB) embed_audio aims at; the result is never below SNR_FLOOR_DB.
 TARGET_SNR_DB = 30.35
 SNR_FLOOR_DB = 30.0
-#: Longest clip detect_audio and embed_audio accept by default (seconds).
-DEFAULT_MAX_SECONDS = 1200.0
+#: Longest clip detect_audio and embed_audio accept by default (seconds): what provguard.mediaio decodes.
+DEFAULT_MAX_SECONDS = float(DEFAULT_MAX_AUDIO_SECONDS)
 #: detect_audio reads at most this many seconds (the loudest stretch); the payload repeats every block.
 DETECT_SECONDS = 60.0
-_CHUNK_BLOCKS = 10  # embedding plans and synthesises chunks of this many blocks (~29 s) to bound memory
+#: Blocks per embedding chunk (~29 s): memory stays bounded by the chunk, whatever the input's length.
+DEFAULT_CHUNK_BLOCKS = 10
+_MARGIN16 = 1024  # 16 kHz samples of context around every resampled piece (the resampling filters are shorter)
+_SCAN_SECONDS = 10.0  # long inputs are checked and scanned in pieces of this many seconds
 
 _MAX_DELTA = 0.8  # largest log-energy change of one tile (nepers, ~3.5 dB)
 _FLOOR_DB = 45.0  # tiles this far below the clip's loud tiles carry (almost) no weight
@@ -127,7 +143,8 @@ def _as_float(samples: np.ndarray, sample_rate: int, max_seconds: float) -> np.n
     if not isinstance(sample_rate, (int, np.integer)) or not 4000 <= int(sample_rate) <= 384000:
         raise WatermarkError(f"unsupported sample rate {sample_rate!r}")
     x2 = x.reshape(x.shape[0], -1)
-    if not np.all(np.isfinite(x2)):
+    step = int(_SCAN_SECONDS * int(sample_rate))
+    if not all(np.all(np.isfinite(x2[i : i + step])) for i in range(0, x2.shape[0], step)):  # bounded temporaries
         raise WatermarkError("audio samples contain NaN or infinity")
     seconds = x2.shape[0] / int(sample_rate)
     if seconds < MIN_SECONDS:
@@ -269,8 +286,7 @@ def _power(x16: np.ndarray) -> np.ndarray:
 
 def _to_mono16(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """Mono downmix resampled to the internal rate (float64), padded to at least one block."""
-    mono = x.mean(axis=1, dtype=np.float64) if x.shape[1] > 1 else x[:, 0].astype(np.float64)
-    y = _resample(mono, int(sample_rate), RATE)
+    y = _resample(_mono(x), int(sample_rate), RATE)
     if y.size < _NFFT + _BLOCK * _HOP:
         y = np.concatenate([y, np.zeros(_NFFT + _BLOCK * _HOP - y.size)])
     return y
@@ -415,6 +431,104 @@ def _embed16(x16: np.ndarray, slot0: int, bits: np.ndarray, lay: _Layout, target
     return _istft(spec * _gain_map(delta, n_frames, spec.shape[1]), x16.size)
 
 
+def _chunk_bounds(n16: int, chunk: int) -> list[tuple[int, int]]:
+    """Core ranges [start, stop) of the embedding chunks over n16 samples at 16 kHz; a short tail joins the last."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while start < n16:
+        stop = min(n16, start + chunk)
+        if n16 - stop < chunk // 4:
+            stop = n16
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+class _Grid:
+    """Maps between input samples and the 16 kHz analysis grid; both meet every `unit16` samples at 16 kHz."""
+
+    def __init__(self, x: np.ndarray, sample_rate: int) -> None:
+        self.x = x
+        self.rate = int(sample_rate)
+        g = math.gcd(self.rate, RATE)
+        self.unit16, self.unit_in = RATE // g, self.rate // g
+        self.n = x.shape[0]
+        self.n16 = -(-self.n * self.unit16 // self.unit_in)  # length of the whole input resampled to 16 kHz
+        self.margin16 = -(-_MARGIN16 // self.unit16) * self.unit16
+
+    def to_input(self, q16: int) -> int:
+        """Input sample index at a 16 kHz index that lies on the common grid."""
+        return q16 // self.unit16 * self.unit_in
+
+    def mono16(self, lo: int, hi: int) -> np.ndarray:
+        """The mono downmix at 16 kHz over [lo, hi) (zeros outside the input), resampled from a piece with margins."""
+        if lo <= 0 and hi >= self.n16:  # the whole input: one resampling, as for short clips
+            y = _resample(_mono(self.x), self.rate, RATE)
+            return np.concatenate([np.zeros(-lo), y[: hi], np.zeros(max(0, hi - y.size))])
+        q0 = max(0, (lo - self.margin16) // self.unit16 * self.unit16)
+        q1 = -(-(hi + self.margin16) // self.unit16) * self.unit16
+        y = _resample(_mono(self.x[self.to_input(q0) : self.to_input(q1)]), self.rate, RATE)
+        out = np.zeros(hi - lo)
+        a, b = max(lo, q0), min(hi, q0 + y.size)
+        if b > a:
+            out[a - lo : b - lo] = y[a - q0 : b - q0]
+        return out
+
+
+def _mono(x: np.ndarray) -> np.ndarray:
+    """Mono downmix (float64) of an (n, channels) array."""
+    return x.mean(axis=1, dtype=np.float64) if x.shape[1] > 1 else x[:, 0].astype(np.float64)
+
+
+class _MarkWriter:
+    """Turns the 16 kHz mark, chunk by chunk, into marked output samples (keeping only what resampling still needs)."""
+
+    def __init__(self, grid: _Grid, out: np.ndarray, gain_db: float) -> None:
+        self.grid, self.out, self.gain_db = grid, out, gain_db
+        self.buf = np.zeros(0)
+        self.buf_lo = 0  # 16 kHz index of buf[0]
+        self.done16 = 0  # output is written up to the input sample at this (grid-aligned) 16 kHz index
+
+    def push(self, lo: int, mark16: np.ndarray, final: bool) -> None:
+        """Append the mark for 16 kHz samples [lo, lo + len) and write every output sample it completes."""
+        grid = self.grid
+        assert lo == self.buf_lo + self.buf.size
+        self.buf = np.concatenate([self.buf, mark16])
+        end16 = self.buf_lo + self.buf.size
+        if final:
+            stop16 = -(-end16 // grid.unit16) * grid.unit16
+        else:
+            stop16 = (end16 - grid.margin16) // grid.unit16 * grid.unit16
+        if stop16 <= self.done16:
+            return
+        q0 = max(0, self.done16 - grid.margin16)
+        q1 = stop16 + (0 if final else grid.margin16)
+        piece = np.zeros(q1 - q0)
+        a, b = max(q0, self.buf_lo), min(q1, end16)
+        piece[a - q0 : b - q0] = self.buf[a - self.buf_lo : b - self.buf_lo]
+        mark = _resample(piece, RATE, grid.rate)
+        i0, i1 = grid.to_input(self.done16), grid.n if final else min(grid.n, grid.to_input(stop16))
+        skip = i0 - grid.to_input(q0)
+        mark = mark[skip : skip + (i1 - i0)]
+        mark = np.concatenate([mark, np.zeros(i1 - i0 - mark.size)]) if mark.size < i1 - i0 else mark
+        self._write(i0, i1, mark)
+        self.done16 = stop16
+        keep = max(0, stop16 - grid.margin16 - self.buf_lo)
+        self.buf, self.buf_lo = self.buf[keep:], self.buf_lo + keep
+
+    def _write(self, i0: int, i1: int, mark: np.ndarray) -> None:
+        """Add the mark to input samples [i0, i1) of every channel, capped so this piece keeps SNR_FLOOR_DB."""
+        x = self.grid.x[i0:i1]
+        host = sum(float(np.sum(np.square(x[:, c], dtype=np.float64))) for c in range(x.shape[1]))
+        energy = float(np.sum(mark**2)) * x.shape[1]
+        if energy > 0 and host > 0:
+            limit = host * 10 ** (-(SNR_FLOOR_DB - max(self.gain_db, 0.0) + 0.05) / 10)
+            if energy > limit:
+                mark = mark * math.sqrt(limit / energy)
+        for c in range(x.shape[1]):  # channel by channel: no float64 copy of the whole input
+            self.out[i0:i1, c] = np.clip(x[:, c] + mark, -1.0, 1.0)
+
+
 def embed_audio(
     samples: np.ndarray,
     sample_rate: int,
@@ -422,49 +536,41 @@ def embed_audio(
     key: bytes,
     strength: float | None = None,
     max_seconds: float = DEFAULT_MAX_SECONDS,
+    *,
+    chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
 ) -> np.ndarray:
     """Return the samples with a keyed 64-bit payload watermarked in (same shape and dtype).
 
     strength scales the mark's amplitude (1.0, the default, aims at TARGET_SNR_DB; the result never goes
-    below SNR_FLOOR_DB unless strength > 1).
+    below SNR_FLOOR_DB unless strength > 1).  Long inputs are processed in chunks of chunk_blocks blocks, so
+    the working memory stays bounded whatever the length.
     """
     key = _check_key(key)
     PayloadCodec.check_payload(payload)
     if strength is not None and not (isinstance(strength, (int, float)) and 0.0 < strength <= 4.0):
         raise WatermarkError("strength must be a number in (0, 4]")
+    if isinstance(chunk_blocks, bool) or not isinstance(chunk_blocks, (int, np.integer)) or chunk_blocks < 1:
+        raise WatermarkError("chunk_blocks must be a positive integer")
     gain_db = 20.0 * math.log10(strength if strength is not None else 1.0)
     x = _as_float(samples, sample_rate, max_seconds)
     lay = _layout(key)
     bits = PayloadCodec(key, N_CODED).encode(payload).astype(np.float64) * 2.0 - 1.0
-    x16 = _to_mono16(x, sample_rate)
-    host_energy = sum(float(np.sum(np.square(x[:, c], dtype=np.float64))) for c in range(x.shape[1]))
-    # the SNR counts the whole host (every channel, all frequencies); the 16 kHz mono part is what is seen here
-    mono16 = float(np.sum(x16**2)) * int(sample_rate) / RATE * x.shape[1]
-    boost_db = 10.0 * math.log10(min(max(host_energy / mono16, 1.0), 10.0)) if mono16 > 0 else 0.0
-    mark16 = np.zeros_like(x16)
-    chunk = _CHUNK_BLOCKS * _BLOCK * _HOP  # samples per chunk, a whole number of blocks
-    ctx = _SLOT * _HOP  # one slot of context before each chunk (= NFFT) keeps the overlap-add complete
-    for start in range(0, x16.size, chunk):
-        stop = min(x16.size, start + chunk)
-        if x16.size - stop < chunk // 4:  # fold a short tail into this chunk
-            stop = x16.size
-        a0 = max(0, start - ctx)
-        seg = _embed16(x16[a0 : stop + ctx], a0 // (_SLOT * _HOP), bits, lay, TARGET_SNR_DB - gain_db - boost_db)
-        mark16[start:stop] = seg[start - a0 : stop - a0]
-        if stop == x16.size:
-            break
-
-    mark = _resample(mark16, RATE, int(sample_rate))[: x.shape[0]]
-    if mark.size < x.shape[0]:
-        mark = np.concatenate([mark, np.zeros(x.shape[0] - mark.size)])
-    mark_energy = float(np.sum(mark**2)) * x.shape[1]
-    if mark_energy > 0 and host_energy > 0:
-        limit = host_energy * 10 ** (-(SNR_FLOOR_DB - max(gain_db, 0.0) + 0.05) / 10)
-        if mark_energy > limit:
-            mark *= math.sqrt(limit / mark_energy)
+    grid = _Grid(x, int(sample_rate))
     out = np.empty_like(x)
-    for c in range(x.shape[1]):  # channel by channel: no float64 copy of the whole input
-        out[:, c] = np.clip(x[:, c] + mark, -1.0, 1.0)
+    writer = _MarkWriter(grid, out, gain_db)
+    n16 = max(grid.n16, _NFFT + _BLOCK * _HOP)  # short clips are padded to one block, as _to_mono16 does
+    ctx = _SLOT * _HOP  # one slot of context before each chunk (= NFFT) keeps the overlap-add complete
+    bounds = _chunk_bounds(n16, int(chunk_blocks) * _BLOCK * _HOP)
+    for start, stop in bounds:
+        a0, a1 = max(0, start - ctx), min(n16, stop + ctx)
+        x16 = grid.mono16(a0, a1)
+        i0, i1 = grid.to_input(a0 // grid.unit16 * grid.unit16), min(grid.n, grid.to_input(-(-a1 // grid.unit16) * grid.unit16))
+        # the SNR counts the whole host (every channel, all frequencies); the 16 kHz mono part is what is seen here
+        host = sum(float(np.sum(np.square(x[i0:i1, c], dtype=np.float64))) for c in range(x.shape[1]))
+        mono16 = float(np.sum(x16**2)) * grid.rate / RATE * x.shape[1]
+        boost_db = 10.0 * math.log10(min(max(host / mono16, 1.0), 10.0)) if mono16 > 0 else 0.0
+        seg = _embed16(x16, a0 // (_SLOT * _HOP), bits, lay, TARGET_SNR_DB - gain_db - boost_db)
+        writer.push(start, seg[start - a0 : stop - a0], final=stop == n16)
     return out.reshape(np.asarray(samples).shape)
 
 
@@ -577,13 +683,54 @@ def _soft_bits(rx: _Received, key: bytes, align: _Alignment) -> np.ndarray:
     return num / np.sqrt(np.maximum(den, _EPS))
 
 
+def _detect_power(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """16 kHz band power of the loudest DETECT_SECONDS; long inputs are first narrowed down piece by piece."""
+    rate = int(sample_rate)
+    window = int((DETECT_SECONDS + 4.0) * rate)
+    if x.shape[0] > window:  # loudest stretch by 0.1 s energies of the downmix: no whole-length temporaries
+        unit = max(1, rate // 10)
+        step = int(_SCAN_SECONDS * rate) // unit * unit
+        usable = x.shape[0] // unit * unit
+        energy = np.concatenate(
+            [(_mono(x[i : min(i + step, usable)]) ** 2).reshape(-1, unit).sum(axis=1) for i in range(0, usable, step)]
+        )
+        start = _loudest(energy, window // unit) * unit
+        x = x[start : start + window]
+    power = _power(_to_mono16(x, rate))
+    keep = int(DETECT_SECONDS * RATE / _HOP)
+    if power.shape[0] > keep:
+        start = _loudest(power.sum(axis=1), keep)
+        power = power[start : start + keep]
+    return power
+
+
 def channel_soft_bits(samples: np.ndarray, sample_rate: int, key: bytes) -> np.ndarray:
     """Soft channel bits (N_CODED, positive means 1) at the best sync alignment, for benchmarks and diagnostics."""
     key = _check_key(key)
     x = _as_float(samples, sample_rate, DEFAULT_MAX_SECONDS)
-    power = _power(_to_mono16(x, sample_rate))[: int(DETECT_SECONDS * RATE / _HOP)]
-    rx, aligns = _best_alignments(power, key, 1)
+    rx, aligns = _best_alignments(_detect_power(x, sample_rate), key, 1)
     return _soft_bits(rx, key, aligns[0])
+
+
+def _decide(codec: PayloadCodec, soft: np.ndarray, fpr: float, n_trials: int) -> PayloadDecision:
+    """Decode soft bits, then bound the false-positive chance by the better of two tests, Bonferroni over both.
+
+    The hard test is PayloadCodec's (bit errors, binomial).  The soft test correlates the soft values s with the
+    decoded codeword's signs b: without the key's mark, the keyed scrambling makes b independent fair signs for
+    every payload, so P(sum s*b >= t) <= exp(-t**2 / (2 sum s**2)) (Hoeffding), times 2**64 payloads and
+    n_trials hypotheses.  Bits in strong tiles carry large |s| and count for more than a bare error count.
+    """
+    d = codec.decode(soft, fpr=1.0, n_trials=n_trials)  # fpr 1: returns the payload whenever its CRC checks
+    if d.payload is None:
+        return PayloadDecision(False, None, d.bit_errors, d.n_bits, 1.0)
+    sign = codec.encode(d.payload).astype(np.float64) * 2.0 - 1.0
+    corr = float(np.sum(soft * sign))
+    energy = float(np.sum(soft * soft))
+    log_p = -corr * corr / (2.0 * energy) if corr > 0.0 and energy > 0.0 else 0.0
+    log_p += PAYLOAD_BITS * math.log(2.0) + math.log(max(1, n_trials))
+    p_value = min(1.0, 2.0 * min(d.p_value, math.exp(min(0.0, log_p))))
+    detected = p_value <= fpr
+    return PayloadDecision(detected, d.payload if detected else None, d.bit_errors, d.n_bits, p_value)
 
 
 def detect_audio(
@@ -593,19 +740,14 @@ def detect_audio(
     fpr: float = DEFAULT_FPR,
     max_seconds: float = DEFAULT_MAX_SECONDS,
 ) -> PayloadDecision:
-    """Look for the keyed audio watermark; the p-value covers every alignment decoded."""
+    """Look for the keyed audio watermark; the p-value covers every alignment and both tests (Bonferroni)."""
     key = _check_key(key)
     x = _as_float(samples, sample_rate, max_seconds)
-    power = _power(_to_mono16(x, sample_rate))
-    keep = int(DETECT_SECONDS * RATE / _HOP)
-    if power.shape[0] > keep:
-        start = _loudest(power.sum(axis=1), keep)
-        power = power[start : start + keep]
     codec = PayloadCodec(key, N_CODED)
     best: PayloadDecision | None = None
-    rx, aligns = _best_alignments(power, key, DECODE_CANDIDATES)
+    rx, aligns = _best_alignments(_detect_power(x, sample_rate), key, DECODE_CANDIDATES)
     for align in aligns:
-        d = codec.decode(_soft_bits(rx, key, align), fpr=fpr, n_trials=DECODE_CANDIDATES)
+        d = _decide(codec, _soft_bits(rx, key, align), fpr, DECODE_CANDIDATES)
         if best is None or (d.detected, -d.p_value) > (best.detected, -best.p_value):
             best = d
     assert best is not None

@@ -13,7 +13,13 @@ import soundfile as sf
 from scipy import signal
 
 from provguard.errors import AudioTooShortError, WatermarkError
-from provguard.watermark.audio import MIN_SECONDS, detect_audio, embed_audio
+from provguard.mediaio import DEFAULT_MAX_AUDIO_SECONDS
+from provguard.watermark.audio import (
+    DEFAULT_MAX_SECONDS,
+    MIN_SECONDS,
+    detect_audio,
+    embed_audio,
+)
 
 SPEECH = Path(__file__).resolve().parents[3] / "fixtures" / "speech"
 KEY = b"test-audio-watermark-key-0000001"
@@ -68,8 +74,8 @@ def _speed(x: np.ndarray, factor: float) -> np.ndarray:
     return signal.resample_poly(x, 1000, round(1000 * factor)).astype(np.float32)
 
 
-def _noise(x: np.ndarray, snr_db: float) -> np.ndarray:
-    rng = np.random.default_rng(7)
+def _noise(x: np.ndarray, snr_db: float, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
     p = np.mean(x.astype(np.float64) ** 2) * 10 ** (-snr_db / 10)
     return (x + rng.normal(0.0, np.sqrt(p), x.shape)).astype(np.float32)
 
@@ -225,3 +231,50 @@ def test_long_audio_is_marked_in_chunks_and_every_excerpt_carries_it(speech: np.
         excerpt = y[int(start * RATE) : int((start + 4.0) * RATE)]
         assert detect_audio(excerpt, RATE, KEY).payload == PAYLOAD
     assert detect_audio(y, RATE, KEY).payload == PAYLOAD
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_short_clip_survives_white_noise_at_20db(seed: int) -> None:
+    """A 6 s utterance alone (no repetition to average over) still decodes under white noise 20 dB below it."""
+    x = _load("librivox_sense_and_sensibility_0920.flac")
+    y = embed_audio(x, RATE, PAYLOAD, KEY)
+    decision = detect_audio(_noise(y, 20.0, seed), RATE, KEY)
+    assert decision.detected and decision.payload == PAYLOAD
+    assert not detect_audio(_noise(x, 20.0, seed), RATE, KEY).detected
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: short 8 kHz prompts under 20 dB white noise (see the bench)")
+def test_short_prompt_survives_white_noise_at_20db() -> None:
+    x = _load("allison_vm-intro.flac")
+    y = embed_audio(x, RATE, PAYLOAD, KEY)
+    assert detect_audio(_noise(y, 20.0, 0), RATE, KEY).payload == PAYLOAD
+
+
+def test_small_chunks_cover_every_sample_and_every_seam(speech: np.ndarray) -> None:
+    """With one-block chunks (2.9 s) a 13 s clip goes through 4 chunks; the seams neither gap nor weaken."""
+    y = embed_audio(speech, RATE, PAYLOAD, KEY, chunk_blocks=1)
+    assert y.shape == speech.shape and y.dtype == speech.dtype
+    assert _snr(speech, y) >= 30.0
+    assert embed_audio(speech, RATE, PAYLOAD, KEY, chunk_blocks=1).tobytes() == y.tobytes()
+    mark = (y - speech).astype(np.float64)
+    seconds = np.sqrt(np.mean(mark[: len(mark) // RATE * RATE].reshape(-1, RATE) ** 2, axis=1))
+    loud = np.sqrt(np.mean(speech[: len(mark) // RATE * RATE].reshape(-1, RATE).astype(np.float64) ** 2, axis=1))
+    assert np.all(seconds[loud > 0.3 * loud.max()] > 0.0)  # no stretch of speech left unmarked
+    for start in (1.5, 4.4, 7.3):  # excerpts across the seams at 2.94, 5.89 and 8.83 s
+        excerpt = y[int(start * RATE) : int((start + 3.2) * RATE)]
+        assert detect_audio(excerpt, RATE, KEY).payload == PAYLOAD
+    stereo = np.stack([speech, 0.5 * speech], axis=1)
+    ys = embed_audio(stereo, 16000, PAYLOAD, KEY, chunk_blocks=1)  # read as 16 kHz: 36 s, 12 chunks, another grid
+    assert ys.shape == stereo.shape and _snr(stereo, ys) >= 30.0
+    with pytest.raises(WatermarkError):
+        embed_audio(speech, RATE, PAYLOAD, KEY, chunk_blocks=0)
+
+
+def test_long_input_limits_follow_mediaio_and_detection_finds_the_loud_part(speech: np.ndarray) -> None:
+    """Inputs as long as mediaio decodes are accepted; in 100 s of near silence the marked speech is found."""
+    assert DEFAULT_MAX_SECONDS >= DEFAULT_MAX_AUDIO_SECONDS
+    marked = embed_audio(speech, RATE, PAYLOAD, KEY)
+    quiet = np.random.default_rng(5).normal(0.0, 1e-4, 100 * RATE).astype(np.float32)
+    at = 70 * RATE
+    quiet[at : at + marked.size] += marked
+    assert detect_audio(quiet, RATE, KEY).payload == PAYLOAD
