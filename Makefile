@@ -21,7 +21,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
-bench: $(STAMP)
+# The comparison baseline: invisible-watermark (dwtDctSvd) without its opencv-python/torch pins (headless OpenCV).
+BENCH_STAMP := $(VENV)/.provguard-bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet opencv-python-headless PyWavelets threadpoolctl
+	$(PY) -m pip install --quiet --no-deps invisible-watermark==0.2.0
+	@touch $(BENCH_STAMP)
+
+# The watermark and generator benchmarks read the real-media corpus: `provguard corpus build` makes it (downloads).
+bench: $(BENCH_STAMP)
+	-$(VENV)/bin/provguard corpus build
 	$(PY) -m bench.run --out BENCHMARKS.md
 
 clean:

@@ -1,7 +1,7 @@
 """Benchmark: image watermark robustness, quality, speed and false positives, beside invisible-watermark.
 
-Photo set: real photographs gathered at run time into data/photos/ (outside git) from installed packages:
-Debian `lomiri-wallpapers-16.04`, `mate-backgrounds`, `opencv-doc` (examples/data), and the scikit-image 0.26 wheel
+Photo set: real photographs gathered at run time into data/photos/ (outside git) from the real-media corpus
+(`provguard corpus build`), or else from installed packages: Debian `lomiri-wallpapers-16.04`, `mate-backgrounds`, `opencv-doc` (examples/data), and the scikit-image 0.26 wheel
 (skimage/data: an installed scikit-image, or the unpacked wheel named by SKIMAGE_DATA_DIR). Photos whose short
 side is under 512 px are skipped (a 0.5x resize must stay above MIN_SIDE); larger ones are fitted to 1024 px.
 The comparison needs `invisible-watermark` (installed with --no-deps), `opencv-python-headless` and `PyWavelets`.
@@ -61,8 +61,19 @@ _SKIMAGE_DIRS = [d for d in (os.environ.get("SKIMAGE_DATA_DIR"), "/tmp/wheels/x/
 TEXTURES = {"brick", "grass", "gravel"}
 
 
+def _corpus_dirs() -> list[str]:
+    """The photo folders of the real-media corpus (`provguard corpus build`), when it has been built."""
+    try:
+        from provguard.generate.corpus import default_corpus_dir
+    except ImportError:
+        return []
+    files = default_corpus_dir() / "files"
+    return [str(d) for d in sorted(files.iterdir())] if files.is_dir() else []
+
+
 def _find(name: str) -> Path | None:
-    dirs = list(_DEB_DIRS) + list(_SKIMAGE_DIRS)
+    """Locate a source photo in the corpus, the Debian doc/background folders, or scikit-image's data."""
+    dirs = _corpus_dirs() + list(_DEB_DIRS) + list(_SKIMAGE_DIRS)
     try:
         import skimage.data  # type: ignore[import-not-found]
 
@@ -70,9 +81,9 @@ def _find(name: str) -> Path | None:
     except ImportError:
         pass
     for d in dirs:
-        p = Path(d) / name
-        if p.exists():
-            return p
+        for candidate in (Path(d) / name, Path(d) / Path(name).name):
+            if candidate.exists():
+                return candidate
     return None
 
 

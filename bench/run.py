@@ -36,8 +36,30 @@ def _script_section(module: str) -> str | None:
     return out.read_text()
 
 
+def _split_sections(text: str) -> dict[str, str]:
+    """Split a BENCHMARKS.md body into its '## ' sections, keyed by heading line."""
+    sections: dict[str, str] = {}
+    current = None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            current = line.strip()
+            sections[current] = ""
+        if current is not None:
+            sections[current] += line
+    return sections
+
+
+def _merge(existing: str, fresh: list[str]) -> list[str]:
+    """Keep existing sections, replacing those that were just re-run and appending new ones."""
+    merged = _split_sections(existing)
+    for text in fresh:
+        heading = text.splitlines()[0].strip() if text.strip() else ""
+        merged[heading] = text if text.endswith("\n") else text + "\n"
+    return list(merged.values())
+
+
 def main() -> int:
-    """Run the benchmarks and write the report."""
+    """Run the benchmarks and write the report (with --only, other sections of the file are kept)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--only", nargs="*", help="run only these modules (e.g. bench.bench_c2pa)")
@@ -54,11 +76,13 @@ def main() -> int:
         text = _script_section(module)
         if text:
             sections.append(text)
+    if args.only and args.out.exists():
+        sections = _merge(args.out.read_text(), sections)
     header = (
         "# provguard benchmarks\n\nWritten by `make bench` (`python -m bench.run`); every figure below was measured "
         "by the command named beside it, on the machine and at the date given. Do not edit by hand.\n\n"
     )
-    args.out.write_text(header + "\n".join(sections))
+    args.out.write_text(header + "\n".join(s.rstrip("\n") + "\n" for s in sections))
     print(f"bench: wrote {args.out}", file=sys.stderr)
     return 0
 
