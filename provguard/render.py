@@ -94,6 +94,21 @@ def _watermark_lines(report: Report) -> list[str]:
     return lines
 
 
+def _detection_lines(report: Report) -> list[str]:
+    """Render the detectors' calibrated scores in plain words."""
+    det = report.detection
+    if det is None:
+        return []
+    if det.score is None:
+        return [f"  Detectors: not scored ({det.note})" if det.note else "  Detectors: not scored"]
+    words = "looks machine-made" if det.label == "likely-synthetic" else "looks like a real recording"
+    others = ", ".join(f"{m.name} {m.score:.2f}" for m in det.models)
+    return [
+        f"  Detectors: {words} (estimated probability it is synthetic: {det.score:.2f}; {others})",
+        "    A detector score is a statistical estimate, not proof; provenance and watermarks are stronger evidence.",
+    ]
+
+
 def render_text(report: Report) -> str:
     """Render one Report as a short plain-language block."""
     name = report.path or "<bytes>"
@@ -109,7 +124,7 @@ def render_text(report: Report) -> str:
             lines.append(f"  The file points to credentials stored at {prov.remote_manifest_url} (not fetched: offline).")
         else:
             lines.append("  The file carries no C2PA manifest. This says nothing about whether it is real or generated.")
-        return "\n".join(lines + _watermark_lines(report))
+        return "\n".join(lines + _watermark_lines(report) + _detection_lines(report))
     if prov.digital_source_type in AI_SOURCE_TYPES:
         lines.append(f"  Generated with an AI tool ({prov.digital_source_type})")
     elif prov.digital_source_type:
@@ -127,4 +142,4 @@ def render_text(report: Report) -> str:
     if problems:
         lines.append("  What is wrong:")
         lines.extend(f"    - {plain(code)} [{code}]" for code in problems)
-    return "\n".join(lines + _watermark_lines(report))
+    return "\n".join(lines + _watermark_lines(report) + _detection_lines(report))

@@ -90,6 +90,26 @@ class WatermarkEvidence:
 
 
 @dataclass
+class ModelScore:
+    """One detector's calibrated score for a file."""
+
+    name: str
+    version: str
+    score: float
+
+
+@dataclass
+class DetectionEvidence:
+    """What the detectors think: P(synthetic) from the primary model, its label, and every model's score."""
+
+    score: float | None
+    label: str
+    models: list[ModelScore] = field(default_factory=list)
+    regions: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
+
+
+@dataclass
 class Report:
     """Everything provguard found out about one file; evidence kinds are kept apart."""
 
@@ -98,6 +118,7 @@ class Report:
     sha256: str | None = None
     provenance: Provenance = field(default_factory=Provenance)
     watermark: WatermarkEvidence | None = None
+    detection: DetectionEvidence | None = None
     errors: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 

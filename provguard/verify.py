@@ -1,4 +1,4 @@
-"""The verification pipeline: bytes -> sniff -> C2PA provenance -> watermark (+ store recovery) -> Report."""
+"""The verification pipeline: bytes -> sniff -> C2PA provenance -> watermark (+ store recovery) -> detectors -> Report."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class VerifyOptions:
     trust_anchors: bytes | None = None
     watermark_key: bytes | None = None
     store: ManifestStore | None = None
+    detect: bool = False
 
 
 def resolve_trust_anchors(trust_anchors: bytes | str | os.PathLike[str] | None) -> bytes | None:
@@ -38,10 +39,10 @@ def resolve_trust_anchors(trust_anchors: bytes | str | os.PathLike[str] | None) 
 
 
 def default_options(
-    trust_anchors: bytes | str | os.PathLike[str] | None = None, watermark: bool = True
+    trust_anchors: bytes | str | os.PathLike[str] | None = None, watermark: bool = True, detect: bool = True
 ) -> VerifyOptions:
-    """Options from the config: anchors, and the watermark key and store when a key is configured."""
-    options = VerifyOptions(trust_anchors=resolve_trust_anchors(trust_anchors))
+    """Options from the config: anchors, detectors, and the watermark key and store when a key is configured."""
+    options = VerifyOptions(trust_anchors=resolve_trust_anchors(trust_anchors), detect=detect)
     if not watermark:
         return options
     from provguard.config import load_config
@@ -101,6 +102,10 @@ def verify_bytes(
         check_structure(data, kind)
         report.provenance = read_provenance(data, kind, options.trust_anchors)
         report.watermark = watermark_evidence(data, kind, report, options)
+        if options.detect:
+            from provguard.detection import detection_evidence
+
+            report.detection = detection_evidence(data, kind)
     except ProvguardError as exc:
         report.errors.append(str(exc))
     return report
@@ -110,9 +115,10 @@ def verify(
     source: str | os.PathLike[str] | bytes,
     trust_anchors: bytes | str | os.PathLike[str] | None = None,
     watermark: bool = True,
+    detect: bool = True,
 ) -> Report:
     """Verify one file (path) or content (bytes) and return its Report; never raises for a bad file."""
-    options = default_options(trust_anchors, watermark)
+    options = default_options(trust_anchors, watermark, detect)
     try:
         if isinstance(source, bytes):
             return verify_bytes(source, None, options=options)
@@ -154,9 +160,10 @@ def verify_many(
     recursive: bool = False,
     trust_anchors: bytes | str | os.PathLike[str] | None = None,
     watermark: bool = True,
+    detect: bool = True,
 ) -> Iterator[Report]:
     """Verify many files lazily; one bad file never stops the batch."""
-    options = default_options(trust_anchors, watermark)
+    options = default_options(trust_anchors, watermark, detect)
     try:
         for path in expand_paths(paths, recursive):
             yield verify_path(path, options)

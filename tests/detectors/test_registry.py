@@ -1,34 +1,47 @@
-"""The detector registry: lookup by name, clear error for unknown names."""
+"""The registry: built-in names, added detectors, clear errors, and no heavy imports at package import."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 
 import detectors
-from provguard.errors import ProvguardError
+from detectors import DetectorNotFoundError, DetectorResult
 
 
-def test_unknown_detector_is_a_clear_provguard_error() -> None:
-    """Asking for an unregistered name raises a ProvguardError naming it."""
-    with pytest.raises(ProvguardError, match="no detector named 'nope'"):
-        detectors.load("nope")
+def test_builtin_names_are_listed() -> None:
+    names = detectors.available()
+    for name in ("image-frequency", "image-dct-logreg", "image-spectrum", "audio-lcnn", "audio-lfcc-gmm", "video-frames"):
+        assert name in names
 
 
-def test_registered_factory_is_built_with_its_arguments() -> None:
-    """A registered factory is called by load() with the keyword arguments given."""
+def test_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(DetectorNotFoundError, match="image-frequency"):
+        detectors.load("no-such-detector")
 
+
+def test_registered_factories_receive_keyword_arguments() -> None:
     class Constant:
-        name, version = "constant", "0"
+        name, version, kind = "constant-test", "0", "image"
 
-        def __init__(self, value: float) -> None:
+        def __init__(self, value: float = 0.5) -> None:
             self.value = value
 
-        def score(self, media: object) -> detectors.DetectorResult:
-            return detectors.DetectorResult(score=self.value, model=self.name, version=self.version)
+        def score(self, media: object) -> DetectorResult:
+            return DetectorResult(self.value, self.name, self.version)
 
-    detectors.register("test-constant")(Constant)
+    detectors.register("constant-test")(Constant)
     try:
-        assert "test-constant" in detectors.available()
-        assert detectors.load("test-constant", value=0.25).score(b"").score == 0.25
+        assert detectors.load("constant-test", value=0.25).score(None).score == 0.25
+        assert "constant-test" in detectors.available()
     finally:
-        detectors._REGISTRY.pop("test-constant")
+        detectors._REGISTRY.pop("constant-test", None)
+
+
+def test_importing_detectors_and_provguard_loads_no_heavy_stack() -> None:
+    code = "import sys, detectors, detectors.inputs, provguard, provguard.detection; " \
+           "print(sorted(m for m in ('torch', 'timm', 'sklearn', 'matplotlib') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
