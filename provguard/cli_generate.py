@@ -53,7 +53,11 @@ def add_generate(sub: argparse._SubParsersAction, parser_class: type[argparse.Ar
     video.add_argument("--fps", type=int, default=12, help="frames per second (default 12)")
     video.add_argument("--motion", choices=("pan", "zoom"), default="pan", help="camera motion (default pan)")
     video.add_argument("--size", type=int, default=256, help="short side in pixels, >= 256 (default 256)")
-    video.add_argument("--speech", type=Path, metavar="REAL", help="add an audio track: this speech, vocoded")
+    video.add_argument("--strength", type=float, default=0.25, help="DiT noise strength per frame, 0-0.9 (default 0.25)")
+    video.add_argument("--refine-steps", type=int, default=4, help="DiT refinement steps per frame, 0-50 (default 4)")
+    video.add_argument("--speech", type=Path, metavar="REAL", help="add an audio track: this real speech, vocoded")
+    video.add_argument("--vocoder", choices=("neural", "griffinlim", "lpc"), default="neural",
+                       help="vocoder for the --speech track (default neural)")
     audio = gsub.add_parser(
         "audio",
         help="resynthesise real speech with a vocoder (optionally pitch-shifted)",
@@ -75,6 +79,7 @@ def add_generate(sub: argparse._SubParsersAction, parser_class: type[argparse.Ar
     train.add_argument("--minutes", type=float, default=25.0, help="time budget in minutes (default 25)")
     train.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     train.add_argument("--corpus", type=Path, help="corpus directory (default: the built corpus)")
+    train.add_argument("--out", type=Path, help="write weights and model cards here (default: the package's weights)")
 
 
 def _progress(message: str) -> None:
@@ -101,11 +106,12 @@ def run_generate(args: argparse.Namespace) -> int:
             from provguard.generate.audio import load_speech, resynthesize
 
             samples, rate = load_speech(args.speech)
-            track = resynthesize(samples, rate, vocoder="neural", seed=args.seed)
+            track = resynthesize(samples, rate, vocoder=args.vocoder, seed=args.seed)
         paths = [
             generate_video(
                 args.output, source=args.source, frames=args.frames, fps=args.fps, motion=args.motion,
-                size=args.size, seed=args.seed, audio=track, no_sign=args.no_sign, force=args.force,
+                size=args.size, seed=args.seed, strength=args.strength, refine_steps=args.refine_steps, audio=track,
+                no_sign=args.no_sign, force=args.force,
             )
         ]
     elif command == "audio":
@@ -131,13 +137,15 @@ def _train(args: argparse.Namespace) -> int:
         from provguard.generate.train_image import train_image_models
 
         result = train_image_models(
-            seed=args.seed, minutes=args.minutes, corpus_dir=args.corpus, progress=_progress, threads=args.threads
+            seed=args.seed, minutes=args.minutes, corpus_dir=args.corpus, progress=_progress, threads=args.threads,
+            out_dir=args.out,
         )
     else:
         from provguard.generate.train_audio import train_vocoder
 
         result = train_vocoder(
-            seed=args.seed, minutes=args.minutes, corpus_dir=args.corpus, progress=_progress, threads=args.threads
+            seed=args.seed, minutes=args.minutes, corpus_dir=args.corpus, progress=_progress, threads=args.threads,
+            output_dir=args.out,
         )
     print(f"trained {args.what} models: {', '.join(str(k) for k in result)}")
     return 0

@@ -1,4 +1,4 @@
-"""The demo: sign media made on the spot, then verify them, a tampered copy and a stripped copy."""
+"""The demo: sign media made by the reference generator, then verify them, a tampered copy and a stripped copy."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ class DemoRow:
     codes: str
     watermark: str = "-"
     expected_watermark: str = "-"
+    detector: str = "-"
 
     @property
     def as_expected(self) -> bool:
@@ -130,6 +131,21 @@ def strip_by_reencoding(data: bytes) -> bytes:
     raise ValueError(f"strip_by_reencoding handles JPEG, PNG and WAV, not {kind.mime}")
 
 
+def generated_samples(seed: int = 0) -> dict[str, tuple[bytes, str]]:
+    """Media made by the reference generator: two DiT samples and vocoded speech, with their softwareAgent."""
+    from provguard.generate.audio import resynthesize, software_agent
+    from provguard.generate.image import DIT_MODEL_NAME, MODEL_VERSION, sample_images
+
+    first, second = sample_images(2, size=256, seed=seed, steps=20)
+    speech, rate = resynthesize(synthetic_speechlike(seed + 3), 16000, vocoder="neural", seed=seed)
+    image_agent = f"{DIT_MODEL_NAME}@{MODEL_VERSION}"
+    return {
+        "image.jpg": (encode_image(first, JPEG), image_agent),
+        "image.png": (encode_image(second, PNG), image_agent),
+        "speech.wav": (encode_wav(speech, rate), software_agent("neural")),
+    }
+
+
 def _codes(report) -> str:  # noqa: ANN001 - a Report
     """Summarise a report's failure codes for the table."""
     from provguard.report import all_failure_codes
@@ -137,6 +153,14 @@ def _codes(report) -> str:  # noqa: ANN001 - a Report
     if report.errors:
         return "; ".join(report.errors)
     return ", ".join(all_failure_codes(report.provenance)) or "-"
+
+
+def _detector_outcome(report) -> str:  # noqa: ANN001 - a Report
+    """Summarise the detectors' calibrated P(synthetic), or '-' when nothing was scored."""
+    det = report.detection
+    if det is None or det.score is None:
+        return "-"
+    return f"{det.score:.2f}"
 
 
 def _watermark_outcome(report) -> str:  # noqa: ANN001 - a Report
@@ -158,16 +182,12 @@ def run_demo(out_dir: Path | None = None) -> list[DemoRow]:
     ensure_dev_credentials()
     options = default_options()
     anchors = options.trust_anchors
-    samples = {
-        "image.jpg": encode_image(synthetic_image(1), JPEG),
-        "image.png": encode_image(synthetic_image(2), PNG),
-        "speech.wav": encode_wav(synthetic_speechlike(3), 16000),
-    }
+    samples = generated_samples()
     workdir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="provguard-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     rows: list[DemoRow] = []
-    for name, raw in samples.items():
-        signed = sign_bytes(raw, title=name, generator="provguard-demo-synth@1")
+    for name, (raw, agent) in samples.items():
+        signed = sign_bytes(raw, title=name, generator=agent)
         if options.store is None:  # the first signature created the store; open it for recovery
             options = default_options()
         variants = [
@@ -181,7 +201,10 @@ def run_demo(out_dir: Path | None = None) -> list[DemoRow]:
             path.write_bytes(data)
             report = verify_bytes(data, str(path), options=options)
             state = "unreadable" if report.errors else report.provenance.state
-            rows.append(DemoRow(name, variant, expected, state, _codes(report), _watermark_outcome(report), expected_mark))
+            rows.append(
+                DemoRow(name, variant, expected, state, _codes(report), _watermark_outcome(report), expected_mark,
+                        _detector_outcome(report))
+            )
     if options.store is not None:
         options.store.close()
     return rows
@@ -189,9 +212,9 @@ def run_demo(out_dir: Path | None = None) -> list[DemoRow]:
 
 def render_table(rows: list[DemoRow]) -> str:
     """Render demo rows as an aligned text table."""
-    header = ("sample", "variant", "expected", "verified as", "watermark", "codes", "")
+    header = ("sample", "variant", "expected", "verified as", "watermark", "P(synthetic)", "codes", "")
     body = [
-        (r.sample, r.variant, r.expected, r.state, r.watermark, r.codes, "ok" if r.as_expected else "UNEXPECTED")
+        (r.sample, r.variant, r.expected, r.state, r.watermark, r.detector, r.codes, "ok" if r.as_expected else "UNEXPECTED")
         for r in rows
     ]
     widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header))]
