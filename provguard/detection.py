@@ -64,11 +64,15 @@ def detection_evidence(data: bytes, kind: MediaKind, *, baselines: bool = True) 
         primary = _detector(detectors.PRIMARY[family]).score(media)
     except ProvguardError as exc:
         return DetectionEvidence(score=None, label=NOT_SCORED, note=str(exc))
+    except ImportError as exc:  # the detect extra (torch, timm, scikit-learn) is not installed
+        return DetectionEvidence(
+            score=None, label=NOT_SCORED, note=f"detectors need {exc.name or exc}: pip install 'provguard[detect]'"
+        )
     models = [ModelScore(primary.model, primary.version, round(float(primary.score), 6))]
     for name in detectors.BASELINES[family] if baselines else []:
         try:
             result = _detector(name).score(media)
-        except ProvguardError:
+        except (ProvguardError, ImportError):
             continue  # a missing baseline never hides the primary score
         models.append(ModelScore(result.model, result.version, round(float(result.score), 6)))
     score = float(primary.score)
