@@ -101,7 +101,7 @@ def _detection_lines(report: Report) -> list[str]:
         return []
     if det.score is None:
         return [f"  Detectors: not scored ({det.note})" if det.note else "  Detectors: not scored"]
-    words = "looks machine-made" if det.label == "likely-synthetic" else "looks like a real recording"
+    words = "looks machine-made" if det.label == "likely-synthetic" else "looks like a real capture, not machine-made"
     others = ", ".join(f"{m.name} {m.score:.2f}" for m in det.models)
     return [
         f"  Detectors: {words} (estimated probability it is synthetic: {det.score:.2f}; {others})",
