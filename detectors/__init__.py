@@ -30,6 +30,8 @@ class DetectorResult:
     model: str
     version: str
     regions: list[dict[str, Any]] = field(default_factory=list)
+    #: The uncalibrated pooled score (a logit or log-likelihood ratio): rank by it, since calibration saturates.
+    raw: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

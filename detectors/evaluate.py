@@ -62,12 +62,12 @@ def _prepare(path: Path, kind: str) -> Any:
 
 def _scored(
     files: list[tuple[Path, int]], kind: str, models: list[Any], skipped: list[str], progress: Callable[[], None] | None
-) -> Iterator[tuple[int, list[float]]]:
-    """Yield (label, one score per model) for each readable file; unreadable ones are listed in skipped."""
+) -> Iterator[tuple[int, list[Any]]]:
+    """Yield (label, one DetectorResult per model) for each readable file; unreadable ones are listed in skipped."""
     for path, label in files:
         try:
             media = _prepare(path, kind)
-            yield label, [float(m.score(media).score) for m in models]
+            yield label, [m.score(media) for m in models]
         except ProvguardError as exc:
             skipped.append(f"{path}: {exc}")
         finally:
@@ -91,14 +91,21 @@ def evaluate(
     files = [(p, 0) for p in list_files(real_dir)] + [(p, 1) for p in list_files(fake_dir)]
     skipped: list[str] = []
     labels: list[int] = []
-    scores: list[list[float]] = []
+    results: list[list[Any]] = []
     for label, row in _scored(files, kind, loaded, skipped, progress):
         labels.append(label)
-        scores.append(row)
+        results.append(row)
     if len(set(labels)) < 2:
         raise DetectorError("evaluation needs at least one readable real file and one readable fake file")
-    curves = {name: (labels, [row[i] for row in scores]) for i, name in enumerate(names)}
-    metrics = {name: binary_metrics(y, s) for name, (y, s) in curves.items()}
+    scores = [[float(r.score) for r in row] for row in results]
+    metrics: dict[str, dict[str, float]] = {}
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    for i, name in enumerate(names):
+        probs = [row[i] for row in scores]
+        raws = [row[i].raw for row in results]
+        ranking = None if any(v is None for v in raws) else [float(v) for v in raws]
+        metrics[name] = binary_metrics(labels, probs, ranking=ranking)
+        curves[name] = (labels, ranking if ranking is not None else probs)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = EvalResult(kind, metrics, skipped)
     result.files["roc"] = str(write_roc_png(out_dir / "roc.png", curves, f"{kind} detectors: ROC"))
@@ -112,6 +119,8 @@ def evaluate(
         "metrics": metrics,
         "skipped": skipped,
         "scores": [{"label": y, **{n: s for n, s in zip(names, row)}} for y, row in zip(labels, scores)],
+        "note": "AUC, AP, EER and the curves rank by each model's raw score where it gives one; accuracy uses the "
+        "calibrated probability at 0.5",
     }
     report_path = out_dir / "report.json"
     atomic_write(report_path, (json.dumps(report, indent=1) + "\n").encode())

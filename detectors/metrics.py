@@ -38,16 +38,21 @@ def eer(labels: Any, scores: Any) -> float:
     return float((fpr[i] + fnr[i]) / 2.0)
 
 
-def binary_metrics(labels: Any, probs: Any, threshold: float = 0.5) -> dict[str, float]:
-    """AUC, average precision, accuracy at the threshold, and EER for calibrated probabilities."""
+def binary_metrics(labels: Any, probs: Any, threshold: float = 0.5, ranking: Any = None) -> dict[str, float]:
+    """AUC, AP and EER (ranked by `ranking`, e.g. raw logits, else the probabilities) and accuracy at the threshold.
+
+    Calibrated probabilities saturate (and are clipped) for confident scores, which ties them; a monotone raw score
+    ranks the same files without ties, so pass it as `ranking` when the detector gives one.
+    """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     y, p = _arrays(labels, probs)
+    r = p if ranking is None else _arrays(y, ranking)[1]
     return {
-        "auc": float(roc_auc_score(y, p)),
-        "ap": float(average_precision_score(y, p)),
+        "auc": float(roc_auc_score(y, r)),
+        "ap": float(average_precision_score(y, r)),
         "accuracy": float(np.mean((p >= threshold) == (y == 1))),
-        "eer": eer(y, p),
+        "eer": eer(y, r),
         "n_real": int(np.sum(y == 0)),
         "n_fake": int(np.sum(y == 1)),
     }

@@ -123,7 +123,7 @@ class LfccGmmDetector:
         cal = self._load()[1]
         return DetectorResult(
             score=float(cal([utt])[0]), model=self.name, version=self.version,
-            regions=scoring.regions(bounds, cal(wins), samples.shape[0]),
+            regions=scoring.regions(bounds, cal(wins), samples.shape[0]), raw=float(utt),
         )
 
     def score_many(self, media: list[Any]) -> list[DetectorResult]:

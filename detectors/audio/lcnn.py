@@ -118,7 +118,7 @@ class LcnnDetector:
         utt, logits, bounds = self.raw_features(scoring.features(samples, self.frontend))
         return DetectorResult(
             score=float(cal([utt])[0]), model=self.name, version=self.version,
-            regions=scoring.regions(bounds, cal(logits), samples.shape[0]),
+            regions=scoring.regions(bounds, cal(logits), samples.shape[0]), raw=float(utt),
         )
 
     def score_many(self, media: list[Any]) -> list[DetectorResult]:

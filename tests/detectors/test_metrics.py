@@ -48,3 +48,12 @@ def test_plots_are_real_pngs(tmp_path: Path) -> None:
         path = writer(tmp_path / name, curves, "test")
         with Image.open(path) as img:
             assert img.format == "PNG" and img.size[0] > 300
+
+
+def test_ranking_scores_break_ties_of_saturated_probabilities() -> None:
+    probs = [1e-4, 1e-4, 1 - 1e-4, 1 - 1e-4, 1e-4]
+    raw = [-30.0, -20.0, 25.0, 40.0, -10.0]
+    labels = [0, 0, 1, 1, 1]
+    tied, ranked = binary_metrics(labels, probs), binary_metrics(labels, probs, ranking=raw)
+    assert ranked["auc"] > tied["auc"]
+    assert ranked["accuracy"] == tied["accuracy"] == 0.8
