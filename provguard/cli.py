@@ -11,7 +11,7 @@ from pathlib import Path
 
 from provguard import __version__
 from provguard.errors import ProvguardError
-from provguard.report import INVALID, TRUSTED, VALID, Report
+from provguard.report import TRUSTED, VALID, Report
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 

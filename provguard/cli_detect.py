@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from provguard.cli_generate import add_training_options, progress_line
+
 
 def add_detect(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
     """Register `train image|audio` and `eval image|audio`."""
@@ -17,11 +19,7 @@ def add_detect(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
         "the test split, and write weights and model cards. Run `provguard corpus build` first.",
     )
     train.add_argument("what", choices=("image", "audio"), help="which detectors to train")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--minutes", type=float, default=25.0, help="time budget in minutes (default 25)")
-    train.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    train.add_argument("--corpus", type=Path, help="corpus directory (default: the built corpus)")
-    train.add_argument("--out", type=Path, help="write weights here (default: the package's detectors/weights)")
+    add_training_options(train)
     ev = sub.add_parser(
         "eval",
         help="measure the detectors on folders of real and fake files",
@@ -36,11 +34,6 @@ def add_detect(sub: argparse._SubParsersAction, parser_class: type[argparse.Argu
     ev.add_argument("--models", metavar="NAMES", help="comma-separated detector names (default: the detector and its baselines)")
 
 
-def _progress(message: str) -> None:
-    """Print progress to stderr."""
-    print(message, file=sys.stderr, flush=True)
-
-
 def run_train(args: argparse.Namespace) -> int:
     """Train image or audio detectors and print their summary."""
     if args.what == "image":
@@ -49,7 +42,7 @@ def run_train(args: argparse.Namespace) -> int:
         from detectors.audio.train import train_audio_detectors as train
     summary = train(
         seed=args.seed, minutes=args.minutes, corpus_dir=args.corpus, out_dir=args.out, threads=args.threads,
-        progress=_progress,
+        progress=progress_line,
     )
     for key, value in summary.items():
         print(f"{key}: {value}")

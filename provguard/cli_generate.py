@@ -75,14 +75,19 @@ def add_generate(sub: argparse._SubParsersAction, parser_class: type[argparse.Ar
         "model cards. Each model trains within the --minutes budget on CPU.",
     )
     train.add_argument("what", choices=("image", "audio"), help="image: autoencoder + DiT; audio: neural vocoder")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--minutes", type=float, default=25.0, help="time budget in minutes (default 25)")
-    train.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    train.add_argument("--corpus", type=Path, help="corpus directory (default: the built corpus)")
-    train.add_argument("--out", type=Path, help="write weights and model cards here (default: the package's weights)")
+    add_training_options(train)
 
 
-def _progress(message: str) -> None:
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Options every training command takes: seed, time budget, threads, corpus and output directory."""
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--minutes", type=float, default=25.0, help="time budget in minutes (default 25)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--corpus", type=Path, help="corpus directory (default: the built corpus)")
+    parser.add_argument("--out", type=Path, help="write weights and model cards here (default: the package's weights)")
+
+
+def progress_line(message: str) -> None:
     """Print progress to stderr."""
     print(message, file=sys.stderr, flush=True)
 
@@ -137,14 +142,14 @@ def _train(args: argparse.Namespace) -> int:
         from provguard.generate.train_image import train_image_models
 
         result = train_image_models(
-            seed=args.seed, minutes=args.minutes, corpus_dir=args.corpus, progress=_progress, threads=args.threads,
+            seed=args.seed, minutes=args.minutes, corpus_dir=args.corpus, progress=progress_line, threads=args.threads,
             out_dir=args.out,
         )
     else:
         from provguard.generate.train_audio import train_vocoder
 
         result = train_vocoder(
-            seed=args.seed, minutes=args.minutes, corpus_dir=args.corpus, progress=_progress, threads=args.threads,
+            seed=args.seed, minutes=args.minutes, corpus_dir=args.corpus, progress=progress_line, threads=args.threads,
             output_dir=args.out,
         )
     print(f"trained {args.what} models: {', '.join(str(k) for k in result)}")
