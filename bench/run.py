@@ -21,6 +21,7 @@ SCRIPTS = [
     "bench.bench_generate_audio",
     "bench.bench_detect_image",
     "bench.bench_detect_audio",
+    "bench.bench_detect_audio_speakers",
 ]
 
 

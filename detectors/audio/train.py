@@ -213,7 +213,9 @@ def _card(name: str, arch: str, summary: dict[str, Any], info: dict[str, Any], s
   {info['clips']['test']} test clips (each cut to 4 s), against their resyntheses by the reference generator
   (`provguard.generate.audio.resynthesize`): families {', '.join(info['families'])} (pitch = neural or LPC vocoder
   shifted by 2-4 semitones either way). Splits are the corpus's, fixed by source file; fakes are made from the clips
-  of the same split, so test speech was never seen.
+  of the same split, so test utterances were never seen, but test speakers were (KLettres has one speaker per
+  language in every split; Asterisk is one speaker): `python -m bench.bench_detect_audio_speakers` measures speakers
+  held out of training.
 - **Augmentation (both classes):** MP3 64-192 kb/s (PyAV), resampling through 8 kHz (telephony) and 11-44 kHz,
   white noise at 10-35 dB SNR, random level; each utterance used clean and once augmented.
 - **Calibration:** Platt scaling on the validation split (clean and augmented copies).
