@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import threading
@@ -12,6 +11,7 @@ from typing import Any
 
 from detectors import DetectorError
 from provguard.fileio import atomic_write
+from provguard.statedict import decode_state, encode_half
 
 WEIGHTS_ENV = "PROVGUARD_DETECTOR_WEIGHTS"
 #: Largest weight or sidecar file read, in bytes.
@@ -79,20 +79,15 @@ def _remember(key: tuple[str, int, int], value: Any) -> None:
 
 def load_torch_state(filename: str) -> dict[str, Any]:
     """Load a state dict (floats as float32 tensors); cached until the file changes."""
-    import torch
-
     raw_bytes, key = _read(filename)
     state = _cached(key)
     if state is None:
         try:
-            raw = torch.load(io.BytesIO(raw_bytes), map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many kinds on a damaged file
+            state = decode_state(raw_bytes)
+        except ValueError as exc:
             raise MissingDetectorWeightsError(
-                f"detector weights {filename} cannot be read ({exc}); retrain with `{_train_hint(filename)}`"
+                f"detector weights {filename} {exc}; retrain with `{_train_hint(filename)}`"
             ) from exc
-        if not isinstance(raw, dict):
-            raise MissingDetectorWeightsError(f"detector weights {filename} do not hold a state dict")
-        state = {k: (v.float() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in raw.items()}
         _remember(key, state)
     return dict(state)
 
@@ -119,16 +114,8 @@ def _target(filename: str, directory: Path | None) -> Path:
 
 def save_torch_state(state: dict[str, Any], filename: str, directory: Path | None = None) -> Path:
     """Write a state dict as float16 (non-float entries unchanged) atomically; return the path."""
-    import torch
-
-    half = {
-        k: (v.detach().to("cpu", torch.float16).contiguous() if torch.is_tensor(v) and v.is_floating_point() else v)
-        for k, v in state.items()
-    }
-    buf = io.BytesIO()
-    torch.save(half, buf)
     target = _target(filename, directory)
-    atomic_write(target, buf.getvalue())
+    atomic_write(target, encode_half(state))
     return target
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from importlib import resources
@@ -11,6 +10,7 @@ from typing import Any
 
 from provguard.errors import ProvguardError
 from provguard.fileio import atomic_write
+from provguard.statedict import decode_state, encode_half
 
 WEIGHTS_ENV = "PROVGUARD_GENERATOR_WEIGHTS"
 SUFFIX = ".pt"
@@ -52,7 +52,6 @@ def _train_hint(name: str) -> str:
 
 def load_weights(name: str) -> dict[str, Any]:
     """Load the state dict NAME(.pt), floats as float32 tensors; cached until the file changes."""
-    import torch
 
     path = weights_path(name)
     try:
@@ -67,12 +66,9 @@ def load_weights(name: str) -> dict[str, Any]:
         cached = _CACHE.get(key)
     if cached is None:
         try:
-            raw = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many kinds on a damaged file
-            raise MissingWeightsError(f"generator weights {path} cannot be read ({exc}); retrain with `{_train_hint(name)}`") from exc
-        if not isinstance(raw, dict):
-            raise MissingWeightsError(f"generator weights {path} do not hold a state dict")
-        cached = {k: (v.float() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in raw.items()}
+            cached = decode_state(path.read_bytes())
+        except ValueError as exc:
+            raise MissingWeightsError(f"generator weights {path} {exc}; retrain with `{_train_hint(name)}`") from exc
         with _LOCK:
             _CACHE[key] = cached
     return dict(cached)
@@ -80,15 +76,7 @@ def load_weights(name: str) -> dict[str, Any]:
 
 def save_weights(state: dict[str, Any], name: str, directory: Path | None = None) -> Path:
     """Write a state dict as float16 (non-float entries unchanged) to NAME.pt atomically; return the path."""
-    import torch
-
-    half = {
-        k: (v.detach().to("cpu", torch.float16).contiguous() if torch.is_tensor(v) and v.is_floating_point() else v)
-        for k, v in state.items()
-    }
     target = (Path(directory) / _file_name(name)) if directory is not None else weights_path(name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(half, buf)
-    atomic_write(target, buf.getvalue())
+    atomic_write(target, encode_half(state))
     return target
