@@ -93,16 +93,10 @@ def test_several_images_go_into_a_directory(tmp_path: Path) -> None:
 
 def test_signed_sample_verifies_as_ai_generated(tmp_path: Path, dev_credentials) -> None:
     from provguard.report import TRUSTED
-    from provguard.verify import default_options, verify_bytes
+    from provguard.verify import verify
 
     [path] = image.generate_image(tmp_path / "fake.png", size=256, seed=0, steps=4)
-    data = path.read_bytes()
-    options = default_options()
-    try:
-        report = verify_bytes(data, str(path), options=options)
-    finally:
-        if options.store is not None:
-            options.store.close()
+    report = verify(path, detect=False)
     assert report.errors == []
     assert report.provenance.state == TRUSTED
     assert report.provenance.digital_source_type and report.provenance.digital_source_type.endswith("trainedAlgorithmicMedia")
