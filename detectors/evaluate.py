@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,16 +37,15 @@ def default_models(kind: str) -> list[str]:
 
 def list_files(folder: Path, max_files: int = DEFAULT_MAX_FILES) -> list[Path]:
     """Every non-hidden file under a folder, sorted, within the file limit."""
+    from provguard.verify import expand_paths
+
     if not folder.is_dir():
         raise InputError(f"{folder} is not a directory")
     found: list[Path] = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if not name.startswith("."):
-                found.append(Path(root) / name)
-                if len(found) > max_files:
-                    raise InputError(f"{folder} holds more than {max_files} files")
+    for path in expand_paths([folder], recursive=True):
+        found.append(path)
+        if len(found) > max_files:
+            raise InputError(f"{folder} holds more than {max_files} files")
     if not found:
         raise InputError(f"{folder} holds no files")
     return found
