@@ -10,7 +10,8 @@ Design, in short:
   sync pattern.  Per slot, 9 runs of 3 adjacent bands: 2 runs carry sync chips, 7 runs carry one coded bit
   each with chips + - + (times a keyed sign), so raising one band and lowering its neighbours moves the
   features twice.  Blocks repeat, so any excerpt of MIN_SECONDS holds every tile position once.
-* Embedding is informed: it measures the host's features and pushes each run past a margin only where that is
+* Embedding is informed: it measures the host's features (as they would read under a faint noise floor, so
+  near-silent tiles, which additive noise buries, are not relied on) and pushes each run past a margin only where that is
   cheap (a cost cap bisected so the mark spends, and never exceeds, its energy budget), putting the change into
   the run's quieter tiles; a second pass measures what the synthesis really achieved and tops up.  The mark is
   the host's own STFT times (gain - 1) per tile, synthesised at 16 kHz, upsampled and added at the input rate.
@@ -88,6 +89,7 @@ _FLOOR_DB = 45.0  # tiles this far below the clip's loud tiles carry (almost) no
 _ROBUST_DB = 30.0  # the embedder favours quiet tiles (cheap), but not those this far below the loud ones
 _MARGIN = 0.35  # mean feature (nepers) every rescued group is pushed to
 _CLIP = 0.5  # features are clipped to +-this (nepers): a few peaky tiles must not dominate
+_PLAN_NOISE = 0.01  # noise floor (in mean-tile units) the embedder plans against: ~20 dB white noise on speech
 _ROBUST_FLOOR = 4.0 * 10 ** (-_ROBUST_DB / 10)  # in mean-tile units: quieter tiles are pushed less
 _EPS = 1e-12
 
@@ -393,7 +395,9 @@ def _embed16(x16: np.ndarray, slot0: int, bits: np.ndarray, lay: _Layout, target
 
     def features(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t = _slot_energy(p[:, _LO_BIN:_HI_BIN].astype(np.float64), 1.0)[sel]
-        return (*_tile_features(t), t)
+        # plan on the features the tiles would have under a faint noise floor, so near-silent tiles read as
+        # costly and the mark goes where it survives additive noise
+        return (*_tile_features(t + _PLAN_NOISE * float(np.mean(t))), t)
 
     xh, wh, te = features(spec.real**2 + spec.imag**2)
     norm = max(float(np.mean(te)), _EPS)
