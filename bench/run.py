@@ -17,6 +17,7 @@ IN_PROCESS = ["bench.bench_c2pa"]
 SCRIPTS = [
     "bench.bench_watermark_image",
     "bench.bench_watermark_audio",
+    "bench.bench_watermark_video",
     "bench.bench_generate_image",
     "bench.bench_generate_audio",
     "bench.bench_detect_image",

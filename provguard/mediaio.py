@@ -10,8 +10,22 @@ from typing import Any
 
 import numpy as np
 
-from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
-from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV, WEBP, MediaKind
+from provguard.errors import (
+    CorruptMediaError,
+    MediaTooLargeError,
+    UnsupportedMediaError,
+)
+from provguard.media import (
+    DEFAULT_MAX_PIXELS,
+    FLAC,
+    JPEG,
+    MP3,
+    PNG,
+    TIFF,
+    WAV,
+    WEBP,
+    MediaKind,
+)
 
 #: Longest audio decoded into memory, in seconds.
 DEFAULT_MAX_AUDIO_SECONDS = 3 * 3600
@@ -224,6 +238,26 @@ def transform_video(
     except av.error.FFmpegError as exc:
         raise CorruptMediaError(f"video cannot be decoded: {exc}") from exc
     return out_buf.getvalue()
+
+
+def video_keyframes(data: bytes, max_frames: int = 8) -> list[np.ndarray]:
+    """Decode up to max_frames intra-coded (key) RGB frames of a video, skipping the frames between them."""
+    import av
+
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(io.BytesIO(data)) as src:
+            if not src.streams.video:
+                raise CorruptMediaError("file has no video stream")
+            stream = src.streams.video[0]
+            stream.codec_context.skip_frame = "NONKEY"
+            for frame in src.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if len(frames) >= max_frames:
+                    break
+    except av.error.FFmpegError as exc:
+        raise CorruptMediaError(f"video cannot be decoded: {exc}") from exc
+    return frames
 
 
 def iter_video_frames(data: bytes, every: int = 1, max_frames: int = 300) -> list[np.ndarray]:

@@ -6,7 +6,15 @@ import numpy as np
 
 from provguard.errors import UnsupportedMediaError
 from provguard.media import MP4, MediaKind
-from provguard.mediaio import decode_audio, decode_image, encode_audio, encode_image, iter_video_frames, transform_video
+from provguard.mediaio import (
+    decode_audio,
+    decode_image,
+    encode_audio,
+    encode_image,
+    iter_video_frames,
+    transform_video,
+    video_keyframes,
+)
 from provguard.watermark.payload import DEFAULT_FPR, PayloadDecision
 
 #: Soft-binding algorithm names written into manifests, per media family.
@@ -17,6 +25,8 @@ ALGORITHMS = {
 }
 #: Frames sampled from a video for detection.
 VIDEO_DETECT_FRAMES = 48
+#: Key (intra-coded) frames examined one by one: a re-encode keeps the mark best there when the content moves.
+VIDEO_DETECT_KEYFRAMES = 4
 
 
 def algorithm_for(kind: MediaKind) -> str:
@@ -58,18 +68,42 @@ def detect_media(data: bytes, kind: MediaKind, key: bytes, fpr: float = DEFAULT_
         audio = decode_audio(data, kind)
         return detect_audio(audio.samples, audio.rate, key, fpr)
     if kind is MP4:
-        return detect_video_frames(iter_video_frames(data, every=1, max_frames=VIDEO_DETECT_FRAMES), key, fpr)
+        frames = iter_video_frames(data, every=1, max_frames=VIDEO_DETECT_FRAMES)
+        return detect_video_frames(frames, key, fpr, video_keyframes(data, VIDEO_DETECT_KEYFRAMES))
     raise UnsupportedMediaError(f"{kind.mime} cannot carry a provguard watermark")
 
 
-def detect_video_frames(frames: list[np.ndarray], key: bytes, fpr: float = DEFAULT_FPR) -> PayloadDecision:
-    """Pool frames: the static mark adds up in their mean while moving content averages out; two tries."""
+def _frame_mean(frames: list[np.ndarray]) -> np.ndarray:
+    return np.mean(np.stack(frames), axis=0).round().astype(np.uint8)
+
+
+def detect_video_frames(
+    frames: list[np.ndarray], key: bytes, fpr: float = DEFAULT_FPR, keyframes: list[np.ndarray] | None = None
+) -> PayloadDecision:
+    """Pool frames and try key frames; the p-value is Bonferroni over every image tried.
+
+    The mean of the frames adds up the mark (every frame carries the same pattern) while moving content averages
+    out; the middle frame is a fallback.  When the content moves, a re-encoder's inter frames follow the content
+    and drop the static mark, but its key frames are coded whole and keep it, so each key frame is tried too, and
+    their mean when there are several.
+    """
     from provguard.watermark.image import detect_image
 
     if not frames:
         raise UnsupportedMediaError("video has no frames to examine")
-    tries = [np.mean(np.stack(frames), axis=0).round().astype(np.uint8), frames[len(frames) // 2]]
-    decisions = [detect_image(frame, key, fpr / len(tries)) for frame in tries]
-    best = min(decisions, key=lambda d: d.p_value)
+    tries = [_frame_mean(frames), frames[len(frames) // 2]]
+    keys = [k for k in (keyframes or []) if k.shape == frames[0].shape]
+    tries += keys
+    if len(keys) > 1:
+        tries.append(_frame_mean(keys))
+    stop_at = fpr / len(tries)
+    best: PayloadDecision | None = None
+    for image in tries:
+        d = detect_image(image, key, stop_at)
+        if best is None or d.p_value < best.p_value:
+            best = d
+        if best.detected:  # already significant after the correction for every try: the rest cannot change that
+            break
+    assert best is not None
     p_value = min(1.0, best.p_value * len(tries))
     return PayloadDecision(best.detected, best.payload, best.bit_errors, best.n_bits, p_value)

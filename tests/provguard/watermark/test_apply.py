@@ -11,10 +11,11 @@ import pytest
 
 from provguard.demo import synthetic_image
 from provguard.media import JPEG, MP4, PNG, sniff
-from provguard.mediaio import iter_video_frames
+from provguard.mediaio import iter_video_frames, video_keyframes
 from provguard.watermark.apply import algorithm_for, detect_media, embed_media
 
 REAL_VIDEO = Path(__file__).resolve().parents[3] / "fixtures" / "video" / "vtest_30f.mp4"
+REAL_PHOTO = Path(__file__).resolve().parents[3] / "fixtures" / "photos" / "seeding.jpg"
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
 PAYLOAD = 0x0123456789ABCDEF
@@ -81,6 +82,41 @@ def test_video_payload_survives_crf28_and_half_scale(marked_video: bytes) -> Non
     """After an H.264 re-encode at CRF 28 and scaling to 0.5x, pooled frames yield the exact payload."""
     decision = detect_media(_reencode(marked_video, crf=28, scale=0.5), MP4, KEY)
     assert decision.detected and decision.payload == PAYLOAD and decision.p_value <= 1e-6
+
+
+def _photo_pan(n_frames: int = 24, size: tuple[int, int] = (640, 448)) -> bytes:
+    """An H.264 MP4 (CRF 18) of a camera panning across a real photograph, 8 px a frame."""
+    from PIL import Image
+
+    photo = np.asarray(Image.open(REAL_PHOTO).convert("RGB"))
+    w, h = size
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=12)
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        video.options = {"crf": "18"}
+        for i in range(n_frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(photo[32 : 32 + h, 8 * i : 8 * i + w]), format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return buf.getvalue()
+
+
+def test_keyframes_are_the_intra_coded_frames() -> None:
+    """video_keyframes decodes only key frames: a 24-frame clip has one, and it is the first frame."""
+    data = _photo_pan()
+    keys = video_keyframes(data)
+    assert len(keys) == 1
+    assert np.array_equal(keys[0], iter_video_frames(data, max_frames=1)[0])
+
+
+def test_panning_video_payload_survives_crf28() -> None:
+    """When the camera moves, a CRF 28 re-encode drops the static mark from inter frames; the key frame keeps it."""
+    marked = embed_media(_photo_pan(), MP4, PAYLOAD, KEY)
+    decision = detect_media(_reencode(marked, crf=28, scale=1.0), MP4, KEY)
+    assert decision.detected and decision.payload == PAYLOAD and decision.p_value <= 1e-6
+    assert not detect_media(_reencode(_photo_pan(), crf=28, scale=1.0), MP4, KEY).detected
 
 
 def test_unmarked_and_other_key_video_read_not_detected(marked_video: bytes) -> None:
