@@ -28,7 +28,7 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
-from bench.common import machine, table, today
+from bench.common import emit, machine, shown_command, table, today
 from provguard.errors import AudioTooShortError, ProvguardError
 from provguard.watermark.audio import (
     MIN_SECONDS,
@@ -402,19 +402,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--length-trials", type=int, default=16,
                     help="clips per length in the noise-by-clip-length table (0 skips it)")
     args = ap.parse_args(argv)
-    shown = list(sys.argv[1:] if argv is None else argv)
-    if "--out" in shown[:-1]:  # the runner's temp file says nothing; name the flag's meaning instead
-        shown[shown.index("--out") + 1] = "FILE"
-    args.command = " ".join(["python -m bench.bench_watermark_audio", *shown])
+    args.command = shown_command("bench.bench_watermark_audio", argv)
     if threadpool_limits is not None:
         with threadpool_limits(limits=1):
             text = run(args)
     else:
         text = run(args)
-    sys.stdout.write(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(text, args.out)
     return 0
 
 

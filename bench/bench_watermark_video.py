@@ -30,7 +30,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from bench.common import machine, table, today
+from bench.common import emit, machine, shown_command, table, today
 from provguard.errors import ProvguardError
 from provguard.media import MP4
 from provguard.mediaio import iter_video_frames
@@ -228,15 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--negatives", type=int, default=300, help="unmarked clips for the false-positive count")
     ap.add_argument("--seed", type=int, default=4321)
     args = ap.parse_args(argv)
-    shown = list(sys.argv[1:] if argv is None else argv)
-    if "--out" in shown[:-1]:
-        shown[shown.index("--out") + 1] = "FILE"
-    args.command = " ".join(["python -m bench.bench_watermark_video", *shown])
+    args.command = shown_command("bench.bench_watermark_video", argv)
     text = run(args)
-    sys.stdout.write(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(text, args.out)
     return 0
 
 

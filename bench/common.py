@@ -6,8 +6,10 @@ import datetime as dt
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def machine() -> str:
@@ -52,3 +54,19 @@ def table(header: list[str], rows: list[list[object]]) -> str:
 def section(title: str, command: str, body: str) -> str:
     """Wrap a benchmark's body with its command, machine and date."""
     return f"## {title}\n\n- command: `{command}`\n- machine: {machine()}\n- date: {today()}\n\n{body}\n"
+
+
+def shown_command(module: str, argv: list[str] | None) -> str:
+    """The command line a benchmark reports, with the runner's temp --out path shown as FILE."""
+    shown = list(sys.argv[1:] if argv is None else argv)
+    if "--out" in shown[:-1]:  # the runner's temp file says nothing; name the flag's meaning instead
+        shown[shown.index("--out") + 1] = "FILE"
+    return " ".join([f"python -m {module}", *shown])
+
+
+def emit(text: str, out: Path | None) -> None:
+    """Print a benchmark's markdown and write it to out when given."""
+    sys.stdout.write(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)

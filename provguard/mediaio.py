@@ -242,6 +242,13 @@ def transform_video(
 
 def video_keyframes(data: bytes, max_frames: int = 8) -> list[np.ndarray]:
     """Decode up to max_frames intra-coded (key) RGB frames of a video, skipping the frames between them."""
+    return iter_video_frames(data, max_frames=max_frames, keyframes_only=True)
+
+
+def iter_video_frames(
+    data: bytes, every: int = 1, max_frames: int = 300, *, keyframes_only: bool = False
+) -> list[np.ndarray]:
+    """Decode up to max_frames RGB frames of a video, keeping every `every`-th (of the key frames alone if asked)."""
     import av
 
     frames: list[np.ndarray] = []
@@ -250,26 +257,9 @@ def video_keyframes(data: bytes, max_frames: int = 8) -> list[np.ndarray]:
             if not src.streams.video:
                 raise CorruptMediaError("file has no video stream")
             stream = src.streams.video[0]
-            stream.codec_context.skip_frame = "NONKEY"
-            for frame in src.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if len(frames) >= max_frames:
-                    break
-    except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"video cannot be decoded: {exc}") from exc
-    return frames
-
-
-def iter_video_frames(data: bytes, every: int = 1, max_frames: int = 300) -> list[np.ndarray]:
-    """Decode up to max_frames RGB frames of a video, keeping every `every`-th."""
-    import av
-
-    frames: list[np.ndarray] = []
-    try:
-        with av.open(io.BytesIO(data)) as src:
-            if not src.streams.video:
-                raise CorruptMediaError("file has no video stream")
-            for index, frame in enumerate(src.decode(src.streams.video[0])):
+            if keyframes_only:  # the decoder skips the frames between key frames: cheap on long videos
+                stream.codec_context.skip_frame = "NONKEY"
+            for index, frame in enumerate(src.decode(stream)):
                 if index % every == 0:
                     frames.append(frame.to_ndarray(format="rgb24"))
                     if len(frames) >= max_frames:
