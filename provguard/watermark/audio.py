@@ -84,11 +84,11 @@ DEFAULT_CHUNK_BLOCKS = 10
 _MARGIN16 = 1024  # 16 kHz samples of context around every resampled piece (the resampling filters are shorter)
 _SCAN_SECONDS = 10.0  # long inputs are checked and scanned in pieces of this many seconds
 
-_MAX_DELTA = 0.8  # largest log-energy change of one tile (nepers, ~3.5 dB)
+_MAX_DELTA = 1.2  # largest log-energy change of one tile (nepers, ~5.2 dB)
 _FLOOR_DB = 45.0  # tiles this far below the clip's loud tiles carry (almost) no weight
 _ROBUST_DB = 30.0  # the embedder favours quiet tiles (cheap), but not those this far below the loud ones
 _MARGIN = 0.35  # mean feature (nepers) every rescued group is pushed to
-_CLIP = 0.5  # features are clipped to +-this (nepers): a few peaky tiles must not dominate
+_CLIP = 0.7  # features are clipped to +-this (nepers): a few peaky tiles must not dominate
 _PLAN_NOISE = 0.01  # noise floor (in mean-tile units) the embedder plans against: ~20 dB white noise on speech
 _ROBUST_FLOOR = 4.0 * 10 ** (-_ROBUST_DB / 10)  # in mean-tile units: quieter tiles are pushed less
 _EPS = 1e-12
