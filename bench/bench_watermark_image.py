@@ -356,7 +356,7 @@ def main() -> int:
     from provguard.watermark import image as wm_image
     from provguard.watermark.payload import false_positive_probability
 
-    n_trials = (1 + wm_image.GEOMETRY_CANDIDATES + sum(map(len, wm_image._REFINE_STEPS)) + 1) * wm_image._TP**2
+    n_trials = wm_image._n_geometries() * wm_image._TP**2
     allowed = max(k for k in range(fp_bits + 1) if false_positive_probability(fp_bits, k, n_trials=n_trials) <= 1e-6)
 
     sizes = sorted({f"{im.shape[1]}x{im.shape[0]}" for im in imgs})
