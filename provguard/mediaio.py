@@ -10,22 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from provguard.errors import (
-    CorruptMediaError,
-    MediaTooLargeError,
-    UnsupportedMediaError,
-)
-from provguard.media import (
-    DEFAULT_MAX_PIXELS,
-    FLAC,
-    JPEG,
-    MP3,
-    PNG,
-    TIFF,
-    WAV,
-    WEBP,
-    MediaKind,
-)
+from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
+from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV, WEBP, MediaKind
 
 #: Longest audio decoded into memory, in seconds.
 DEFAULT_MAX_AUDIO_SECONDS = 3 * 3600

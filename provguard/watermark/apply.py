@@ -74,6 +74,7 @@ def detect_media(data: bytes, kind: MediaKind, key: bytes, fpr: float = DEFAULT_
 
 
 def _frame_mean(frames: list[np.ndarray]) -> np.ndarray:
+    """Pixel-wise mean of equally sized RGB frames, as uint8."""
     return np.mean(np.stack(frames), axis=0).round().astype(np.uint8)
 
 
