@@ -80,12 +80,16 @@ def encode_wav(samples: np.ndarray, rate: int) -> bytes:
 
 
 def _jpeg_scan_offset(data: bytes) -> int:
-    """Return an offset inside the entropy-coded data of the last JPEG scan."""
+    """Return an offset in the last twentieth of the last JPEG scan's entropy-coded data.
+
+    A flipped bit there garbles only the last blocks, so the tamper is a local edit, like a retouch;
+    a flip mid-scan desynchronises the Huffman stream and scrambles half the picture.
+    """
     sos = data.rfind(b"\xff\xda")
     end = data.rfind(b"\xff\xd9")
     if sos < 0 or end <= sos + 16:
         raise ValueError("no JPEG scan data found")
-    return (sos + end) // 2
+    return end - max(8, (end - sos) // 20)
 
 
 def _riff_data_offset(data: bytes) -> int:

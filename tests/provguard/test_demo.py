@@ -66,6 +66,19 @@ def test_flip_media_byte_changes_exactly_one_bit(media, fmt: str) -> None:  # no
     assert bin(data[diffs[0]] ^ flipped[diffs[0]]).count("1") == 1
 
 
+def test_flipped_jpeg_bit_garbles_only_the_bottom_of_the_picture(media) -> None:  # noqa: ANN001
+    import io
+
+    from PIL import Image
+
+    data = media("jpeg")
+    before = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
+    after = np.asarray(Image.open(io.BytesIO(flip_media_byte(data))).convert("RGB"), dtype=np.int16)
+    changed_rows = np.flatnonzero(np.abs(after - before).max(axis=(1, 2)) > 0)
+    assert changed_rows.size, "the flipped bit changed no pixel"
+    assert changed_rows.min() >= before.shape[0] * 2 // 3
+
+
 def test_flip_media_byte_refuses_other_kinds(media) -> None:  # noqa: ANN001
     with pytest.raises(ValueError, match="JPEG and WAV"):
         flip_media_byte(media("png"))
