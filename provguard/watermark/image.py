@@ -27,7 +27,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageMath
+from PIL import Image, ImageChops, ImageMath
 from scipy import fft as sfft
 from scipy import ndimage
 
@@ -180,18 +180,27 @@ def _highpass_response() -> np.ndarray:
     return 1.0 - np.outer(gy, gx)
 
 
+@lru_cache(maxsize=1)
+def _readout_operators() -> tuple[np.ndarray, np.ndarray]:
+    """The upsampler and the high-pass response in float32 (ample for grey levels, and twice as fast)."""
+    return _upsampler().astype(np.float32), _highpass_response().astype(np.float32)
+
+
 def _readout_model(u: np.ndarray, gain: np.ndarray) -> np.ndarray:
     """Chip readout that tile amplitudes u (TILE x TILE, grey levels) produce at the detector."""
-    um = _upsampler()
-    y = np.fft.irfft2(np.fft.rfft2(um @ u @ um.T) * _highpass_response(), (_TP, _TP))
-    return um.T @ (gain * y) @ um  # works on a batch (..., TILE, TILE) too
+    um, highpass = _readout_operators()
+    x = um @ np.asarray(u, np.float32) @ um.T
+    y = sfft.irfft2(sfft.rfft2(x, workers=1) * highpass, (_TP, _TP), workers=1)
+    return um.T @ (np.asarray(gain, np.float32) * y) @ um  # works on a batch (..., TILE, TILE) too
 
 
 def _to_chips(plane: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
     """Average a working-resolution plane over each chip (2x2 working pixels)."""
     h, w = plane.shape
-    padded = np.pad(plane, ((0, max(0, 2 * n_rows - h)), (0, max(0, 2 * n_cols - w))), mode="edge")
-    return padded[: 2 * n_rows, : 2 * n_cols].reshape(n_rows, 2, n_cols, 2).mean(axis=(1, 3))
+    if h < 2 * n_rows or w < 2 * n_cols:
+        plane = np.pad(plane, ((0, max(0, 2 * n_rows - h)), (0, max(0, 2 * n_cols - w))), mode="edge")
+    p = plane[: 2 * n_rows, : 2 * n_cols]
+    return (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) * 0.25
 
 
 @lru_cache(maxsize=64)
@@ -222,9 +231,9 @@ def _chip_mask(
     fine_var = np.maximum(_to_chips(luma_sq_w, n_rows, n_cols) - mean**2, 0.0)  # variance inside each chip
     rho = _window_variance_share(max(10, round(chip * 10)))
     sens = rho / (2 * fine_var + _C2) + (1 - rho) / (2 * mean**2 + _C1)
-    sens_ref = float(np.mean(sens))
+    relative = sens / float(np.mean(sens))
     for damping in _DAMPING:
-        mask = 1.0 / (1.0 + damping * sens / sens_ref)
+        mask = 1.0 / (1.0 + damping * relative)
         mask /= math.sqrt(float(np.mean(mask**2)))
         mask = np.clip(mask, _MASK_MIN, _MASK_MAX)
         mask /= math.sqrt(float(np.mean(mask**2)))
@@ -317,15 +326,14 @@ def embed_image(pixels: np.ndarray, payload: int, key: bytes, strength: float | 
     rms = _interpolated_rms(grid)
     scale = min(1.0, strength / rms) if rms > 0 else 0.0
     # Bilinear chip -> pixel interpolation (grid index g is chip g - 1; chip i is centred on pixel (i + 0.5) * chip),
-    # offset by 128.5 so that PIL's float -> 8-bit conversion rounds; then one saturating add to every channel.
+    # offset by 128.5 so that PIL's float -> 8-bit conversion rounds; then one saturating add (pixel + step - 128,
+    # clipped to 0-255) to every channel, in PIL: twice as fast as the same sum in 16-bit numpy.
     offset = np.ascontiguousarray(grid * scale + 128.5, dtype=np.float32)
     box = (1.0, 1.0, 1.0 + w / chip, 1.0 + h / chip)
     step = Image.fromarray(offset, "F").resize((w, h), Image.Resampling.BILINEAR, box=box).convert("L")
-    delta = np.asarray(step).astype(np.int16) - 128
-    out = arr.astype(np.int16)
-    out += delta[..., None] if arr.ndim == 3 else delta
-    np.clip(out, 0, 255, out=out)
-    return out.astype(np.uint8)
+    if arr.ndim == 3:
+        step = Image.merge("RGB", (step, step, step))
+    return np.array(ImageChops.add(image, step, 1.0, -128))  # writable, as callers expect
 
 
 def _interpolated_rms(grid: np.ndarray) -> float:
