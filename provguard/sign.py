@@ -23,6 +23,7 @@ from provguard.manifest import (
 )
 from provguard.media import SIGNABLE, MediaKind, check_structure, read_media, sniff
 from provguard.store import ManifestStore, StoredManifest, payload_hex, utc_now
+from provguard.watermark.payload import PayloadDecision
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,15 @@ class SignedAsset:
     path: Path | None = None
     data: bytes | None = None
     watermark_payload: str | None = None
+    watermark_check: PayloadDecision | None = None  # what the detector read back from the freshly marked media
+
+    @property
+    def watermark_reads_back(self) -> bool | None:
+        """True when the mark was read back exactly from the untouched output; None when there is no mark."""
+        if self.watermark_payload is None or self.watermark_check is None:
+            return None
+        check = self.watermark_check
+        return check.detected and check.payload == int(self.watermark_payload, 16)
 
 
 @dataclass(frozen=True)
@@ -115,13 +125,17 @@ def _signer_subject(signer: Signer) -> str:
 
 
 def _sign_stream(
-    data: bytes, spec: ManifestSpec, signer: Signer, dest: BinaryIO, marking: _Watermarking | None
+    data: bytes, spec: ManifestSpec, signer: Signer, dest: BinaryIO, marking: _Watermarking | None,
+    check: list[PayloadDecision] | None = None,
 ) -> tuple[MediaKind, str | None, bytes]:
-    """Watermark (when on), sign into dest; return the kind, the payload hex and the manifest bytes."""
+    """Watermark (when on), sign into dest; return the kind, the payload hex and the manifest bytes.
+
+    With a `check` list, the freshly marked media is read back and the detector's decision appended to it.
+    """
     kind = _signable(data)
     payload = None
     if marking is not None:
-        from provguard.watermark.apply import algorithm_for, embed_media
+        from provguard.watermark.apply import algorithm_for, detect_media, embed_media
 
         algorithm = algorithm_for(kind)
         payload = payload_hex(marking.store.new_payload())
@@ -129,6 +143,8 @@ def _sign_stream(
             data = embed_media(data, kind, int(payload, 16), marking.key)
         except WatermarkError as exc:
             raise type(exc)(f"{exc}; sign without a watermark with --no-watermark (watermark=False)") from exc
+        if check is not None:
+            check.append(detect_media(data, kind, marking.key))
         spec = dataclasses.replace(
             spec,
             extra_actions=(*spec.extra_actions, watermarked_action()),
@@ -184,8 +200,13 @@ def sign(
     watermark: bool = True,
     watermark_key: bytes | None = None,
     store: ManifestStore | None = None,
+    check_watermark: bool = True,
 ) -> SignedAsset:
-    """Sign a file or bytes; with `output`, write atomically there, else return the signed bytes."""
+    """Sign a file or bytes; with `output`, write atomically there, else return the signed bytes.
+
+    With `check_watermark` (the default) the mark is read back from the marked media before signing, and the
+    decision is kept in SignedAsset.watermark_check: short, quiet or flat content can be too weak to carry it.
+    """
     src_path = None if isinstance(source, bytes) else Path(source)
     data = source if isinstance(source, bytes) else read_media(src_path)[0]  # type: ignore[arg-type]
     out_path = Path(output) if output is not None else None
@@ -195,19 +216,22 @@ def sign(
     spec = _spec(name, digital_source_type, generator, parent)
     resolved = _resolve_signer(signer)
     marking = _watermarking(watermark, watermark_key, store)
+    checks: list[PayloadDecision] | None = [] if check_watermark else None
     try:
         if out_path is None:
             buf = io.BytesIO()
-            kind, payload, manifest = _sign_stream(data, spec, resolved, buf, marking)
+            kind, payload, manifest = _sign_stream(data, spec, resolved, buf, marking, checks)
             _record(marking, payload, manifest, kind, buf.getvalue(), resolved, name)
-            return SignedAsset(kind.mime, len(buf.getvalue()), data=buf.getvalue(), watermark_payload=payload)
+            return SignedAsset(kind.mime, len(buf.getvalue()), data=buf.getvalue(), watermark_payload=payload,
+                               watermark_check=checks[0] if checks else None)
         with atomic_writer(out_path) as fh:
-            kind, payload, manifest = _sign_stream(data, spec, resolved, fh, marking)
+            kind, payload, manifest = _sign_stream(data, spec, resolved, fh, marking, checks)
             fh.seek(0)
             signed = fh.read()
             size = len(signed)
         _record(marking, payload, manifest, kind, signed, resolved, name)
-        return SignedAsset(kind.mime, size, path=out_path, watermark_payload=payload)
+        return SignedAsset(kind.mime, size, path=out_path, watermark_payload=payload,
+                           watermark_check=checks[0] if checks else None)
     finally:
         if marking is not None:
             marking.close()

@@ -51,6 +51,7 @@ def test_laundered_photo_yields_payload_and_recovered_manifest(home: Path, tmp_p
     signed, laundered = tmp_path / "signed.jpg", tmp_path / "laundered.jpg"
     proc = _cli("sign", str(_photo()), "-o", str(signed), "--generator", "refgen@1.0", home=home)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # the fresh mark read back: no warning
     payload = proc.stdout.split("watermark payload ")[1].strip(" )\n")
     _launder(signed, laundered)
     proc = _cli("verify", "--format", "json", str(signed), str(laundered), home=home)
@@ -112,3 +113,24 @@ def test_watermark_commands_round_trip(home: Path, tmp_path: Path) -> None:
     proc = _cli("watermark", "detect", str(marked), str(src), home=home)
     assert proc.returncode == 1
     assert "MARKED" in proc.stdout and "00000000deadbeef" in proc.stdout and "NOT MARKED" in proc.stdout
+
+
+def _hiss(path: Path) -> Path:
+    """A 4 s WAV of faint hiss (a few LSB): long enough for the audio mark, far too quiet to carry it."""
+    import soundfile as sf
+
+    samples = np.random.default_rng(3).standard_normal(64000) * 1e-4
+    sf.write(path, samples.astype(np.float32), 16000, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize("command", ["sign", "embed"])
+def test_a_mark_that_does_not_read_back_is_a_warning(command: str, home: Path, tmp_path: Path) -> None:
+    """The file is still written (exit 0), but the user is told, in one line, that the mark is too weak."""
+    src, out = _hiss(tmp_path / "hiss.wav"), tmp_path / "out.wav"
+    args = ("sign",) if command == "sign" else ("watermark", "embed")
+    proc = _cli(*args, str(src), "-o", str(out), home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists()
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "does not read back" in lines[0]

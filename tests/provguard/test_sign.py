@@ -308,3 +308,35 @@ def test_ingredients_are_walked_recursively(signed_file, media, dev_signer, dev_
     (second,) = first.ingredients
     assert second.title == "grandparent.jpg" and second.relationship == "parentOf"
     assert second.state == TRUSTED and second.digital_source_type == "trainedAlgorithmicMedia"
+
+
+def _quiet_hiss_wav(seconds: float = 4.0, rate: int = 16000) -> bytes:
+    """A WAV of faint hiss (a few LSB): long enough for the audio mark, far too quiet to hide it."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    samples = np.random.default_rng(3).standard_normal(int(seconds * rate)) * 1e-4
+    sf.write(buf, samples.astype(np.float32), rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def test_signing_reads_the_fresh_watermark_back(media, dev_credentials, helpers) -> None:  # noqa: ANN001
+    asset = sign(media("jpeg", size=helpers.watermarkable_size), title="wm.jpg")
+    assert asset.watermark_check is not None and asset.watermark_check.bit_errors <= asset.watermark_check.n_bits // 8
+    assert asset.watermark_reads_back is True
+
+
+def test_a_mark_too_weak_to_read_back_is_reported(dev_credentials) -> None:  # noqa: ANN001
+    asset = sign(_quiet_hiss_wav(), title="hiss.wav")
+    assert asset.watermark_payload is not None  # still marked, stored and signed
+    assert asset.watermark_reads_back is False
+
+
+def test_no_readback_without_a_watermark_or_when_not_asked(media, dev_credentials, helpers) -> None:  # noqa: ANN001
+    data = media("jpeg", size=helpers.watermarkable_size)
+    assert sign(data, watermark=False).watermark_reads_back is None
+    unchecked = sign(data, check_watermark=False)
+    assert unchecked.watermark_check is None and unchecked.watermark_reads_back is None
