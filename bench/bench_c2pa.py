@@ -42,7 +42,7 @@ def run(command: str) -> str:
     """Run the benchmark and return its markdown section."""
     from provguard.config import load_config
     from provguard.keys import default_signer, init_dev_credentials, load_watermark_key
-    from provguard.sign import sign_bytes
+    from provguard.sign import sign, sign_bytes
     from provguard.store import ManifestStore
     from provguard.verify import VerifyOptions, verify_bytes
 
@@ -62,8 +62,8 @@ def run(command: str) -> str:
         marked = sign_bytes(data, title="bench", signer=signer, generator="bench@1", watermark_key=key, store=store)
         state = verify_bytes(plain, None, options=c2pa_only).provenance.state
         sign_ms = median_ms(lambda: sign_bytes(data, title="b", signer=signer, generator="b@1", watermark=False))
-        sign_wm_ms = median_ms(
-            lambda: sign_bytes(data, title="b", signer=signer, generator="b@1", watermark_key=key, store=store),
+        sign_wm_ms = median_ms(  # what `provguard sign` does: mark, read the mark back, sign, store
+            lambda: sign(data, title="b", signer=signer, generator="b@1", watermark_key=key, store=store),
             repeats=10,
         )
         verify_ms = median_ms(lambda: verify_bytes(plain, None, options=c2pa_only))
@@ -89,7 +89,7 @@ def run(command: str) -> str:
         "size",
         "C2PA sign (ms)",
         "C2PA verify (ms)",
-        "sign incl. watermark (ms)",
+        "sign incl. watermark and its read-back (ms)",
         "verify incl. watermark detection (ms)",
         "verified as",
         "target",
@@ -100,7 +100,8 @@ def run(command: str) -> str:
         "\n\nMedians. C2PA sign = `provguard.sign_bytes(..., watermark=False)` (sniff, structure check, manifest "
         "build, ES256 signature, embed; thumbnail off); C2PA verify = `provguard.verify_bytes` with the dev root as "
         "trust anchor and no watermark key (size check, sniff, SHA-256, c2pa read and validate). The watermark "
-        "columns add decoding, embedding or detecting the watermark, re-encoding, and the manifest-store write. "
+        "columns add decoding, embedding or detecting the watermark, re-encoding, and the manifest-store write; "
+        "signing with the watermark is `provguard.sign`, as the CLI runs it, which also reads the fresh mark back. "
         "30 repeats after 3 warm-ups (10 for the watermark columns), one process."
     )
     return section("C2PA sign and verify speed", command, body)
