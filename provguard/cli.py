@@ -278,8 +278,9 @@ def weak_watermark_message(check: PayloadDecision | None) -> str:
     """Explain a watermark that does not read back from the file it was just put into."""
     evidence = f" ({check.bit_errors} of {check.n_bits} coded bits read wrong)" if check is not None else ""
     return (
-        f"the watermark does not read back even from the untouched output{evidence}: this content is too short, "
-        "quiet or flat to carry it reliably, and a re-encoded copy may not be traced back"
+        f"the watermark does not read back even from the untouched output{evidence}: this content cannot carry it "
+        "reliably (near-silent or very short audio, a picture that is busy texture everywhere), so a re-encoded copy "
+        "may not be traced back"
     )
 
 

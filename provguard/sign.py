@@ -205,7 +205,7 @@ def sign(
     """Sign a file or bytes; with `output`, write atomically there, else return the signed bytes.
 
     With `check_watermark` (the default) the mark is read back from the marked media before signing, and the
-    decision is kept in SignedAsset.watermark_check: short, quiet or flat content can be too weak to carry it.
+    decision is kept in SignedAsset.watermark_check: near-silent audio or all-over texture can drown the mark.
     """
     src_path = None if isinstance(source, bytes) else Path(source)
     data = source if isinstance(source, bytes) else read_media(src_path)[0]  # type: ignore[arg-type]
