@@ -124,16 +124,24 @@ def _signer_subject(signer: Signer) -> str:
     return load_certificate_chain(signer.certificate_chain_pem())[0].subject.rfc4514_string()
 
 
+@dataclass(frozen=True)
+class _Signed:
+    """What one signing pass produced besides the bytes: kind, payload hex, manifest and the mark's read-back."""
+
+    kind: MediaKind
+    payload: str | None
+    manifest: bytes
+    check: PayloadDecision | None
+
+
 def _sign_stream(
     data: bytes, spec: ManifestSpec, signer: Signer, dest: BinaryIO, marking: _Watermarking | None,
-    check: list[PayloadDecision] | None = None,
-) -> tuple[MediaKind, str | None, bytes]:
-    """Watermark (when on), sign into dest; return the kind, the payload hex and the manifest bytes.
-
-    With a `check` list, the freshly marked media is read back and the detector's decision appended to it.
-    """
+    check: bool = False,
+) -> _Signed:
+    """Watermark (when on), sign into dest; with `check`, read the fresh mark back from the marked media first."""
     kind = _signable(data)
     payload = None
+    readback = None
     if marking is not None:
         from provguard.watermark.apply import algorithm_for, detect_media, embed_media
 
@@ -143,22 +151,25 @@ def _sign_stream(
             data = embed_media(data, kind, int(payload, 16), marking.key)
         except WatermarkError as exc:
             raise type(exc)(f"{exc}; sign without a watermark with --no-watermark (watermark=False)") from exc
-        if check is not None:
-            check.append(detect_media(data, kind, marking.key))
+        if check:
+            readback = detect_media(data, kind, marking.key)
         spec = dataclasses.replace(
             spec,
             extra_actions=(*spec.extra_actions, watermarked_action()),
             extra_assertions=(*spec.extra_assertions, soft_binding_assertion(algorithm, payload)),
         )
-    return kind, payload, sign_into(data, kind, spec, signer, dest)
+    return _Signed(kind, payload, sign_into(data, kind, spec, signer, dest), readback)
 
 
-def _record(marking: _Watermarking | None, payload: str | None, manifest: bytes, kind: MediaKind, signed: bytes, signer: Signer, title: str) -> None:
+def _record(marking: _Watermarking | None, done: _Signed, signed: bytes, signer: Signer, title: str) -> None:
     """Store payload -> manifest once the signed asset exists."""
-    if marking is None or payload is None:
+    if marking is None or done.payload is None:
         return
     digest = hashlib.sha256(signed).hexdigest()
-    marking.store.put(StoredManifest(int(payload, 16), manifest, kind.mime, digest, utc_now(), _signer_subject(signer), title))
+    marking.store.put(
+        StoredManifest(int(done.payload, 16), done.manifest, done.kind.mime, digest, utc_now(), _signer_subject(signer),
+                       title)
+    )
 
 
 def sign_bytes(
@@ -179,8 +190,8 @@ def sign_bytes(
     marking = _watermarking(watermark, watermark_key, store)
     try:
         out = io.BytesIO()
-        kind, payload, manifest = _sign_stream(data, spec, resolved, out, marking)
-        _record(marking, payload, manifest, kind, out.getvalue(), resolved, title)
+        done = _sign_stream(data, spec, resolved, out, marking)
+        _record(marking, done, out.getvalue(), resolved, title)
     finally:
         if marking is not None:
             marking.close()
@@ -216,22 +227,20 @@ def sign(
     spec = _spec(name, digital_source_type, generator, parent)
     resolved = _resolve_signer(signer)
     marking = _watermarking(watermark, watermark_key, store)
-    checks: list[PayloadDecision] | None = [] if check_watermark else None
     try:
         if out_path is None:
             buf = io.BytesIO()
-            kind, payload, manifest = _sign_stream(data, spec, resolved, buf, marking, checks)
-            _record(marking, payload, manifest, kind, buf.getvalue(), resolved, name)
-            return SignedAsset(kind.mime, len(buf.getvalue()), data=buf.getvalue(), watermark_payload=payload,
-                               watermark_check=checks[0] if checks else None)
+            done = _sign_stream(data, spec, resolved, buf, marking, check_watermark)
+            _record(marking, done, buf.getvalue(), resolved, name)
+            return SignedAsset(done.kind.mime, len(buf.getvalue()), data=buf.getvalue(),
+                               watermark_payload=done.payload, watermark_check=done.check)
         with atomic_writer(out_path) as fh:
-            kind, payload, manifest = _sign_stream(data, spec, resolved, fh, marking, checks)
+            done = _sign_stream(data, spec, resolved, fh, marking, check_watermark)
             fh.seek(0)
             signed = fh.read()
-            size = len(signed)
-        _record(marking, payload, manifest, kind, signed, resolved, name)
-        return SignedAsset(kind.mime, size, path=out_path, watermark_payload=payload,
-                           watermark_check=checks[0] if checks else None)
+        _record(marking, done, signed, resolved, name)
+        return SignedAsset(done.kind.mime, len(signed), path=out_path, watermark_payload=done.payload,
+                           watermark_check=done.check)
     finally:
         if marking is not None:
             marking.close()
