@@ -94,6 +94,12 @@ def _add_sign(sub: argparse._SubParsersAction) -> None:
         help="skip the invisible watermark (by default one is embedded first, bound to the manifest by a "
         "c2pa.soft-binding assertion and recorded in the manifest store)",
     )
+    sign.add_argument(
+        "--require-watermark",
+        action="store_true",
+        help="fail (exit 2, nothing written) when the fresh watermark does not read back from the marked file; "
+        "by default that is a warning and the file is signed anyway",
+    )
 
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
@@ -265,6 +271,7 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         title=args.title,
         force=args.force,
         watermark=not args.no_watermark,
+        require_watermark=args.require_watermark,
     )
     mark = f", watermark payload {result.watermark_payload}" if result.watermark_payload else ""
     print(f"signed: {result.path} ({result.media_type}, {result.size} bytes{mark})")

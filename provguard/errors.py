@@ -59,6 +59,10 @@ class WatermarkError(ProvguardError):
     """A watermark could not be embedded or detected."""
 
 
+class WeakWatermarkError(WatermarkError):
+    """A freshly embedded watermark does not read back, and a readable one was required."""
+
+
 class StoreError(ProvguardError):
     """The manifest store could not be opened, read or written."""
 

@@ -34,6 +34,7 @@ class SigningPolicy:
     signer: Signer | None = None
     watermark_key: bytes | None = None
     store: ManifestStore | None = None
+    require_watermark: bool = False  # raise WeakWatermarkError for an output whose fresh mark does not read back
 
 
 def _image_bytes(image: Any, policy: SigningPolicy) -> bytes:
@@ -88,6 +89,7 @@ def sign_output(output: Any, policy: SigningPolicy, title: str = "generated") ->
         watermark=policy.watermark,
         watermark_key=policy.watermark_key,
         store=policy.store,
+        require_watermark=policy.require_watermark,
     )
 
 

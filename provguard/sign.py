@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from provguard.errors import InputError, UnsupportedMediaError, WatermarkError
+from provguard.errors import InputError, UnsupportedMediaError, WatermarkError, WeakWatermarkError
 from provguard.fileio import atomic_writer, check_output_path
 from provguard.keys import Signer
 from provguard.manifest import (
@@ -136,9 +136,12 @@ class _Signed:
 
 def _sign_stream(
     data: bytes, spec: ManifestSpec, signer: Signer, dest: BinaryIO, marking: _Watermarking | None,
-    check: bool = False,
+    check: bool = False, require: bool = False,
 ) -> _Signed:
-    """Watermark (when on), sign into dest; with `check`, read the fresh mark back from the marked media first."""
+    """Watermark (when on), sign into dest; with `check`, read the fresh mark back from the marked media first.
+
+    With `require`, a mark that does not read back raises WeakWatermarkError before anything is signed or written.
+    """
     kind = _signable(data)
     payload = None
     readback = None
@@ -151,8 +154,13 @@ def _sign_stream(
             data = embed_media(data, kind, int(payload, 16), marking.key)
         except WatermarkError as exc:
             raise type(exc)(f"{exc}; sign without a watermark with --no-watermark (watermark=False)") from exc
-        if check:
+        if check or require:
             readback = detect_media(data, kind, marking.key)
+            if require and not (readback.detected and readback.payload == int(payload, 16)):
+                raise WeakWatermarkError(
+                    f"the watermark does not read back from the marked {kind.mime} ({readback.bit_errors} of "
+                    f"{readback.n_bits} coded bits wrong): the content cannot carry it; nothing was written"
+                )
         spec = dataclasses.replace(
             spec,
             extra_actions=(*spec.extra_actions, watermarked_action()),
@@ -212,12 +220,16 @@ def sign(
     watermark_key: bytes | None = None,
     store: ManifestStore | None = None,
     check_watermark: bool = True,
+    require_watermark: bool = False,
 ) -> SignedAsset:
     """Sign a file or bytes; with `output`, write atomically there, else return the signed bytes.
 
     With `check_watermark` (the default) the mark is read back from the marked media before signing, and the
     decision is kept in SignedAsset.watermark_check: near-silent audio or all-over texture can drown the mark.
+    With `require_watermark`, such a mark raises WeakWatermarkError instead, and nothing is written.
     """
+    if require_watermark and not watermark:
+        raise InputError("a watermark cannot be required when watermarking is off (--no-watermark)")
     src_path = None if isinstance(source, bytes) else Path(source)
     data = source if isinstance(source, bytes) else read_media(src_path)[0]  # type: ignore[arg-type]
     out_path = Path(output) if output is not None else None
@@ -230,12 +242,12 @@ def sign(
     try:
         if out_path is None:
             buf = io.BytesIO()
-            done = _sign_stream(data, spec, resolved, buf, marking, check_watermark)
+            done = _sign_stream(data, spec, resolved, buf, marking, check_watermark, require_watermark)
             _record(marking, done, buf.getvalue(), resolved, name)
             return SignedAsset(done.kind.mime, len(buf.getvalue()), data=buf.getvalue(),
                                watermark_payload=done.payload, watermark_check=done.check)
         with atomic_writer(out_path) as fh:
-            done = _sign_stream(data, spec, resolved, fh, marking, check_watermark)
+            done = _sign_stream(data, spec, resolved, fh, marking, check_watermark, require_watermark)
             fh.seek(0)
             signed = fh.read()
         _record(marking, done, signed, resolved, name)

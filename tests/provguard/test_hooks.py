@@ -54,6 +54,18 @@ def test_decorator_signs_images_arrays_and_audio(dev_credentials) -> None:  # no
     _check_signed(speech.data, "tiny-model 2")
 
 
+def test_a_policy_can_require_a_readable_mark(dev_credentials) -> None:  # noqa: ANN001
+    """require_watermark: a near-silent output raises instead of shipping a mark nobody can read."""
+    from provguard.errors import WeakWatermarkError
+
+    @signs_outputs(SigningPolicy(generator="tiny-model@2", require_watermark=True))
+    def generate_near_silence() -> tuple[np.ndarray, int]:
+        return np.random.default_rng(3).standard_normal(64000).astype(np.float32) * 1e-4, 16000
+
+    with pytest.raises(WeakWatermarkError):
+        generate_near_silence()
+
+
 @dataclass
 class _StandInOutput:
     images: list[Any]

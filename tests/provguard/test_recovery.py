@@ -134,3 +134,13 @@ def test_a_mark_that_does_not_read_back_is_a_warning(command: str, home: Path, t
     assert out.exists()
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: ") and "does not read back" in lines[0]
+
+
+def test_require_watermark_turns_the_warning_into_an_error(home: Path, tmp_path: Path) -> None:
+    """With --require-watermark a mark that does not read back is exit 2, one line, and no output file."""
+    src, out = _hiss(tmp_path / "hiss.wav"), tmp_path / "out.wav"
+    proc = _cli("sign", str(src), "-o", str(out), "--require-watermark", home=home)
+    assert proc.returncode == 2 and not out.exists()
+    assert proc.stderr.count("\n") == 1 and "does not read back" in proc.stderr
+    proc = _cli("sign", str(_photo()), "-o", str(tmp_path / "ok.jpg"), "--require-watermark", home=home)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr

@@ -16,6 +16,7 @@ from provguard.errors import (
     SigningError,
     TimestampAuthorityError,
     UnsupportedMediaError,
+    WeakWatermarkError,
 )
 from provguard.keys import CallbackSigner, LocalKeySigner, make_dev_credentials
 from provguard.report import ABSENT, INVALID, TRUSTED, VALID
@@ -341,3 +342,15 @@ def test_no_readback_without_a_watermark_or_when_not_asked(media, dev_credential
     assert sign(data, watermark=False).watermark_reads_back is None
     unchecked = sign(data, check_watermark=False)
     assert unchecked.watermark_check is None and unchecked.watermark_reads_back is None
+
+
+def test_a_required_mark_that_does_not_read_back_fails_and_writes_nothing(dev_credentials, tmp_path: Path) -> None:  # noqa: ANN001
+    out = tmp_path / "hiss-signed.wav"
+    with pytest.raises(WeakWatermarkError, match="does not read back"):
+        sign(_quiet_hiss_wav(), out, require_watermark=True)
+    assert _dir_listing(tmp_path) == set()
+
+
+def test_requiring_a_mark_with_watermarking_off_is_an_input_error(media, dev_credentials) -> None:  # noqa: ANN001
+    with pytest.raises(InputError, match="no-watermark"):
+        sign(media("wav"), watermark=False, require_watermark=True)
