@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import section, table
+from bench.common import emit, section, table
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CONDITIONS = ("clean", "mp3 128k", "8 kHz telephony", "noise 20 dB")
@@ -240,8 +240,7 @@ def main() -> int:
     args = parser.parse_args()
     command = "python -m bench.bench_detect_audio " + " ".join(sys.argv[1:])
     text = run(command, seed=args.seed, loo=not args.no_loo, corpus=args.corpus)
-    args.out.write_text(text)
-    print(text)
+    emit(text, args.out)
     return 0
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.bench_detect_audio import LOO_STEPS, _fmt
-from bench.common import section, table
+from bench.common import emit, section, table
 
 #: Share of the test split's KLettres speakers held out of training.
 HELD_OUT_SHARE = 1 / 3
@@ -100,8 +100,7 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=None, help="corpus directory (default: the data dir's)")
     args = parser.parse_args()
     text = run("python -m bench.bench_detect_audio_speakers --out FILE", seed=args.seed, corpus=args.corpus)
-    args.out.write_text(text)
-    print(text)
+    emit(text, args.out)
     return 0
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import section, table
+from bench.common import emit, section, table
 
 NAMES = ("image-frequency", "image-dct-logreg", "image-spectrum")
 SHORT = {"image-frequency": "frequency CNN", "image-dct-logreg": "log-DCT + LR", "image-spectrum": "spectrum + LR"}
@@ -160,8 +160,7 @@ def main() -> int:
     ]
     cmd = f"python -m bench.bench_detect_image --out FILE --logo-steps {args.logo_steps} --threads {args.threads}"
     text = section("Image detectors (frequency CNN and baselines)", cmd, "\n".join(body))
-    print(text)
-    args.out.write_text(text)
+    emit(text, args.out)
     return 0
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import section, table
+from bench.common import emit, section, table
 
 
 def _card_fact(card: str, label: str) -> str:
@@ -162,8 +162,7 @@ def main() -> int:
         render_samples(pick.samples, f"{pick.name} (corpus test split)", args.samples_png)
     command = "python -m bench.bench_generate_audio " + " ".join(sys.argv[1:])
     text = run(command, args.per_source, args.corpus)
-    args.out.write_text(text)
-    print(text)
+    emit(text, args.out)
     return 0
 
 

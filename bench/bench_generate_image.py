@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.common import section, table
+from bench.common import emit, section, table
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -173,8 +173,7 @@ def main() -> int:
         sample_sheet(args.sheet, test)
     cmd = "python -m bench.bench_generate_image --out FILE" + (f" --limit {args.limit}" if args.limit else "")
     text = section("Image and video reference generator", cmd, body)
-    print(text)
-    args.out.write_text(text)
+    emit(text, args.out)
     return 0
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 from scipy import ndimage
 
-from bench.common import section, table
+from bench.common import emit, section, table
 from provguard.errors import ImageTooSmallError
 from provguard.watermark.image import detect_image, embed_image
 
@@ -405,8 +405,7 @@ def main() -> int:
     )
     cmd = "python -m bench.bench_watermark_image --out FILE" + (f" --limit {args.limit}" if args.limit else "")
     text = section("Image watermark", cmd, body)
-    print(text)
-    args.out.write_text(text)
+    emit(text, args.out)
     return 0
 
 
