@@ -12,7 +12,6 @@ from pathlib import Path
 from provguard import __version__
 from provguard.errors import ProvguardError
 from provguard.report import TRUSTED, VALID, Report
-from provguard.watermark.payload import PayloadDecision
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -276,19 +275,9 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     mark = f", watermark payload {result.watermark_payload}" if result.watermark_payload else ""
     print(f"signed: {result.path} ({result.media_type}, {result.size} bytes{mark})")
     if result.watermark_reads_back is False:
-        print(f"warning: {weak_watermark_message(result.watermark_check)}; the C2PA manifest is unaffected",
+        print(f"warning: {result.watermark_check.weak_mark_message()}; the C2PA manifest is unaffected",
               file=sys.stderr)
     return EXIT_OK
-
-
-def weak_watermark_message(check: PayloadDecision | None) -> str:
-    """Explain a watermark that does not read back from the file it was just put into."""
-    evidence = f" ({check.bit_errors} of {check.n_bits} coded bits read wrong)" if check is not None else ""
-    return (
-        f"the watermark does not read back even from the untouched output{evidence}: this content cannot carry it "
-        "reliably (near-silent or very short audio, a picture that is busy texture everywhere), so a re-encoded copy "
-        "may not be traced back"
-    )
 
 
 def exit_code_for(reports: Sequence[Report]) -> int:
@@ -359,8 +348,8 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
         atomic_write(args.output, marked)
         print(f"watermarked: {args.output} (payload {payload:016x})")
         check = detect_media(marked, kind, key)
-        if not (check.detected and check.payload == payload):
-            print(f"warning: {weak_watermark_message(check)}", file=sys.stderr)
+        if not check.carries(payload):
+            print(f"warning: {check.weak_mark_message()}", file=sys.stderr)
         return EXIT_OK
     codes = []
     for path in args.paths:

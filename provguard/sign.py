@@ -42,8 +42,7 @@ class SignedAsset:
         """True when the mark was read back exactly from the untouched output; None when there is no mark."""
         if self.watermark_payload is None or self.watermark_check is None:
             return None
-        check = self.watermark_check
-        return check.detected and check.payload == int(self.watermark_payload, 16)
+        return self.watermark_check.carries(int(self.watermark_payload, 16))
 
 
 @dataclass(frozen=True)
@@ -156,11 +155,8 @@ def _sign_stream(
             raise type(exc)(f"{exc}; sign without a watermark with --no-watermark (watermark=False)") from exc
         if check or require:
             readback = detect_media(data, kind, marking.key)
-            if require and not (readback.detected and readback.payload == int(payload, 16)):
-                raise WeakWatermarkError(
-                    f"the watermark does not read back from the marked {kind.mime} ({readback.bit_errors} of "
-                    f"{readback.n_bits} coded bits wrong): the content cannot carry it; nothing was written"
-                )
+            if require and not readback.carries(int(payload, 16)):
+                raise WeakWatermarkError(f"{readback.weak_mark_message()}; nothing was written")
         spec = dataclasses.replace(
             spec,
             extra_actions=(*spec.extra_actions, watermarked_action()),

@@ -43,6 +43,18 @@ class PayloadDecision:
     n_bits: int
     p_value: float
 
+    def carries(self, payload: int) -> bool:
+        """True when this decision detected exactly `payload`."""
+        return self.detected and self.payload == payload
+
+    def weak_mark_message(self) -> str:
+        """Explain, in one line, a fresh mark that this read-back did not recover."""
+        return (
+            f"the watermark does not read back even from the untouched output ({self.bit_errors} of {self.n_bits} "
+            "coded bits read wrong): this content cannot carry it reliably (near-silent or very short audio, a "
+            "picture that is busy texture everywhere), so a re-encoded copy may not be traced back"
+        )
+
 
 def false_positive_probability(
     n_bits: int, bit_errors: int, codebook_size: float = 2.0**PAYLOAD_BITS, n_trials: int = 1

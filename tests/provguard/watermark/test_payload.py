@@ -139,3 +139,11 @@ def test_bad_arguments_are_refused() -> None:
             codec.encode(bad)  # type: ignore[arg-type]
     with pytest.raises(WatermarkError):
         codec.decode(np.zeros(383))
+
+
+def test_a_decision_carries_only_the_payload_it_detected() -> None:
+    found = PayloadDecision(True, 0xBEEF, 3, 384, 1e-30)
+    assert found.carries(0xBEEF) and not found.carries(0xBEEE)
+    missed = PayloadDecision(False, None, 150, 384, 1.0)
+    assert not missed.carries(0xBEEF)
+    assert "150 of 384 coded bits" in missed.weak_mark_message()
