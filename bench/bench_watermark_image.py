@@ -279,7 +279,7 @@ def texture_readback(photos: list[Path], imgs: list[np.ndarray]) -> str:
             for j in range(TEXTURE_PAYLOADS):
                 payload = _payload(10_000 + j)
                 d = detect_image(embed_image(img, payload, KEY), KEY)
-                hits += int(d.detected and d.payload == payload)
+                hits += int(d.carries(payload))
             counts.append(f"{p.stem} {hits}/{TEXTURE_PAYLOADS}")
     return ", ".join(counts) or "none"
 
