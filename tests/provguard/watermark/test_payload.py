@@ -9,11 +9,14 @@ import pytest
 from scipy.stats import binom
 
 from provguard.errors import WatermarkError
+from provguard.watermark import payload as payload_module
 from provguard.watermark.payload import (
+    MOTHER_BITS,
     PAYLOAD_BITS,
     PayloadCodec,
     PayloadDecision,
     false_positive_probability,
+    log_sign_test_tail,
 )
 
 KEY = bytes(range(32))
@@ -147,3 +150,56 @@ def test_a_decision_carries_only_the_payload_it_detected() -> None:
     missed = PayloadDecision(False, None, 150, 384, 1.0)
     assert not missed.carries(0xBEEF)
     assert "150 of 384 coded bits" in missed.weak_mark_message()
+
+
+def _path_metric(info: np.ndarray, llr: np.ndarray) -> float:
+    """Correlation of a path's mother codeword signs with the llr (what the Viterbi decoders maximise)."""
+    mother = payload_module._conv_encode(info)
+    return float(np.sum((mother.astype(np.float64) * 2 - 1) * llr))
+
+
+def test_list_viterbi_offers_distinct_paths_best_first_starting_with_viterbis() -> None:
+    rng = np.random.default_rng(21)
+    for _ in range(5):
+        llr = rng.normal(size=MOTHER_BITS)
+        paths = list(payload_module._list_viterbi(llr, 16))
+        assert len(paths) == 16
+        assert np.array_equal(paths[0], payload_module._viterbi(llr))
+        assert len({p.tobytes() for p in paths}) == 16
+        metrics = [_path_metric(p, llr) for p in paths]
+        assert all(a >= b - 1e-9 for a, b in zip(metrics, metrics[1:]))
+        # no terminated path outside the list beats its last member: flipping one info bit of the best path
+        # gives other terminated paths, none of which may score above the 16th
+        best = paths[0]
+        for i in range(best.size):
+            other = best.copy()
+            other[i] ^= 1
+            if other.tobytes() not in {p.tobytes() for p in paths}:
+                assert _path_metric(other, llr) <= metrics[-1] + 1e-9
+
+
+def test_list_decoding_finds_weak_marks_that_plain_viterbi_misses() -> None:
+    rng = np.random.default_rng(8)
+    codec = PayloadCodec(KEY, 644)
+    found = {1: 0, 16: 0}
+    for _ in range(60):
+        payload = int(rng.integers(0, 2**63))
+        soft = _soft(codec.encode(payload)) * 0.55 + rng.normal(size=644)  # ~71% of hard decisions right
+        for size in found:
+            found[size] += codec.decode(soft, fpr=1.0, list_size=size).payload == payload
+    assert found[16] >= found[1] + 10, found
+
+
+def test_sign_test_tail_bounds_exact_tails_of_weighted_random_signs() -> None:
+    rng = np.random.default_rng(4)
+    n = 14
+    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * n)).reshape(n, -1).T  # all 2**14 sign patterns
+    for weights in (np.ones(n), rng.uniform(0.1, 1.0, n), np.r_[5.0, np.ones(n - 1)]):
+        sums = np.sort(signs @ weights / np.linalg.norm(weights))
+        for z in np.unique(sums[sums > 0]):
+            exact = np.mean(sums >= z - 1e-12)
+            assert math.log(exact) <= log_sign_test_tail(float(z)) + 1e-12
+    # tighter than the Hoeffding bound exp(-z**2 / 2) once the tail matters
+    for z in (3.0, 6.0, 11.0):
+        assert log_sign_test_tail(z) < -z * z / 2
+    assert log_sign_test_tail(0.0) == 0.0 and log_sign_test_tail(-3.0) == 0.0
