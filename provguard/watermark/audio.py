@@ -21,10 +21,7 @@ Design, in short:
   found by circular correlation with the sync chips.
 * Sync tiles and data tiles are disjoint, so the alignment is chosen without looking at the data bits; only
   DECODE_CANDIDATES alignments are decoded and the p-value is multiplied by that number (Bonferroni).
-* Each decoded payload (PayloadCodec's CRC-aided list Viterbi) is judged by two tests, Bonferroni over both:
-  PayloadCodec's count of hard bit errors, and a tail bound for weighted random signs (log_sign_test_tail) on
-  the correlation of the soft values with the decoded codeword's signs (the keyed scrambling makes those signs
-  fair coins for unmarked audio), which lets confident bits count for more.
+* PayloadCodec decodes (CRC-aided list Viterbi) and judges each payload by its hard and soft tests.
 * Embedding streams through the input in chunks of DEFAULT_CHUNK_BLOCKS blocks (block-aligned, one slot of context
   each side), resampling each piece with margins, so memory is bounded whatever the length (up to the 3 h that
   provguard.mediaio decodes); clips shorter than 1.25 chunks are one piece.  Detection narrows long inputs to
@@ -46,10 +43,8 @@ from provguard.errors import AudioTooShortError, MediaTooLargeError, WatermarkEr
 from provguard.mediaio import DEFAULT_MAX_AUDIO_SECONDS
 from provguard.watermark.payload import (
     DEFAULT_FPR,
-    PAYLOAD_BITS,
     PayloadCodec,
     PayloadDecision,
-    log_sign_test_tail,
 )
 
 #: Internal analysis rate (Hz).
@@ -718,27 +713,6 @@ def channel_soft_bits(samples: np.ndarray, sample_rate: int, key: bytes) -> np.n
     return _soft_bits(rx, key, aligns[0])
 
 
-def _decide(codec: PayloadCodec, soft: np.ndarray, fpr: float, n_trials: int) -> PayloadDecision:
-    """Decode soft bits, then bound the false-positive chance by the better of two tests, Bonferroni over both.
-
-    The hard test is PayloadCodec's (bit errors, binomial).  The soft test correlates the soft values s with the
-    decoded codeword's signs b: without the key's mark, the keyed scrambling makes b independent fair signs for
-    every payload, so sum s*b is a weighted sum of random signs, whose tail log_sign_test_tail bounds, times 2**64
-    payloads and n_trials hypotheses.  Bits in strong tiles carry large |s| and count for more than a bare error count.
-    """
-    d = codec.decode(soft, fpr=1.0, n_trials=n_trials)  # fpr 1: returns the payload whenever its CRC checks
-    if d.payload is None:
-        return PayloadDecision(False, None, d.bit_errors, d.n_bits, 1.0)
-    sign = codec.encode(d.payload).astype(np.float64) * 2.0 - 1.0
-    corr = float(np.sum(soft * sign))
-    norm = math.sqrt(float(np.sum(soft * soft)))
-    log_p = log_sign_test_tail(corr / norm) if norm > 0.0 else 0.0
-    log_p += PAYLOAD_BITS * math.log(2.0) + math.log(max(1, n_trials))
-    p_value = min(1.0, 2.0 * min(d.p_value, math.exp(min(0.0, log_p))))
-    detected = p_value <= fpr
-    return PayloadDecision(detected, d.payload if detected else None, d.bit_errors, d.n_bits, p_value)
-
-
 def detect_audio(
     samples: np.ndarray,
     sample_rate: int,
@@ -753,7 +727,7 @@ def detect_audio(
     best: PayloadDecision | None = None
     rx, aligns = _best_alignments(_detect_power(x, sample_rate), key, DECODE_CANDIDATES)
     for align in aligns:
-        d = _decide(codec, _soft_bits(rx, key, align), fpr, DECODE_CANDIDATES)
+        d = codec.decode(_soft_bits(rx, key, align), fpr=fpr, n_trials=DECODE_CANDIDATES)
         if best is None or (d.detected, -d.p_value) > (best.detected, -best.p_value):
             best = d
     assert best is not None

@@ -11,8 +11,13 @@ Decoding is soft Viterbi; when the best path fails its CRC, a list Viterbi decod
 into the terminating state) offers the next-best paths, and the first whose CRC checks is taken.  On weak marks
 this finds payloads plain Viterbi misses (BENCHMARKS.md: 3-8 s of speech after 20 dB white noise, 44% -> 60%).
 
-The p-value bounds the chance that bits independent of the key land within ``bit_errors`` of ANY of the
-2**64 codewords (union bound), times the number of hypotheses the caller tried.
+A decoded payload is judged by two tests, Bonferroni over both, each a union bound over ALL 2**64 codewords times
+the number of hypotheses the caller tried:
+
+* the hard test: the chance that bits independent of the key land within ``bit_errors`` of a codeword (binomial);
+* the soft test: the correlation of the soft values with the codeword's signs.  Without the key's mark, the keyed
+  scrambling makes those signs fair coins, so the correlation is a weighted sum of random signs, whose tail
+  log_sign_test_tail bounds.  Confident bits count for more than in a bare error count.
 """
 
 from __future__ import annotations
@@ -86,6 +91,17 @@ def log_sign_test_tail(z: float) -> float:
     from scipy.special import log_ndtr
 
     return min(0.0, math.log(RADEMACHER_TAIL_CONSTANT) + float(log_ndtr(-z)))
+
+
+def _sign_test_p_value(soft: np.ndarray, codeword: np.ndarray, n_trials: int) -> float:
+    """Soft test: bound on P(key-independent soft values correlate this well with ANY codeword, in any trial)."""
+    sign = codeword.astype(np.float64) * 2.0 - 1.0
+    norm = math.sqrt(float(np.sum(soft * soft)))
+    if norm == 0.0:
+        return 1.0
+    log_p = log_sign_test_tail(float(np.sum(soft * sign)) / norm)
+    log_p += PAYLOAD_BITS * math.log(2.0) + math.log(max(1, n_trials))
+    return float(math.exp(min(0.0, log_p)))
 
 
 def _key_stream(key: bytes, label: bytes, n_bytes: int) -> np.ndarray:
@@ -269,11 +285,11 @@ class PayloadCodec:
         info = _viterbi(llr)
         if not _crc_checks(info) and list_size > 1:
             info = next((path for path in _list_viterbi(llr, list_size) if _crc_checks(path)), info)
-        bits = info[:PAYLOAD_BITS]
-        payload = _bits_to_int(bits)
+        payload = _bits_to_int(info[:PAYLOAD_BITS])
         expected = self.encode(payload)
         hard = (soft > 0).astype(np.uint8)
         errors = int(np.count_nonzero((hard != expected) & known))
-        p_value = false_positive_probability(n_bits, errors, n_trials=n_trials)
+        p_hard = false_positive_probability(n_bits, errors, n_trials=n_trials)
+        p_value = min(1.0, 2.0 * min(p_hard, _sign_test_p_value(soft, expected, n_trials)))
         detected = _crc_checks(info) and p_value <= fpr
         return PayloadDecision(detected, payload if detected else None, errors, n_bits, p_value)

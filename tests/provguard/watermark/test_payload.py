@@ -203,3 +203,20 @@ def test_sign_test_tail_bounds_exact_tails_of_weighted_random_signs() -> None:
     for z in (3.0, 6.0, 11.0):
         assert log_sign_test_tail(z) < -z * z / 2
     assert log_sign_test_tail(0.0) == 0.0 and log_sign_test_tail(-3.0) == 0.0
+
+
+def test_soft_test_detects_confident_bits_that_the_error_count_cannot() -> None:
+    rng = np.random.default_rng(12)
+    codec = PayloadCodec(KEY, 644)
+    payload = 0x5EED
+    soft = _soft(codec.encode(payload))
+    wrong = rng.choice(644, 230, replace=False)
+    soft[wrong] *= -0.05  # 36% of the hard decisions wrong, each barely
+    hard_only = false_positive_probability(644, 230)
+    assert hard_only > 1e-6  # the bit-error count alone would not call this marked
+    decision = codec.decode(soft)
+    assert decision.detected and decision.payload == payload and decision.bit_errors == 230
+    assert decision.p_value <= 1e-6
+    # Bonferroni over the two tests: never better than twice the better test
+    assert decision.p_value >= 2 * math.exp(log_sign_test_tail(float(np.sum(np.abs(soft))) / np.linalg.norm(soft))
+                                            + PAYLOAD_BITS * math.log(2)) * 0.999
