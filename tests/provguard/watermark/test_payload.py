@@ -54,14 +54,19 @@ def test_round_trip_with_bit_errors_and_erasures() -> None:
         assert decision.bit_errors == 25
 
 
+def _barely_wrong(codec: PayloadCodec, payload: int, n_wrong: int, seed: int) -> np.ndarray:
+    """Confident soft values for the payload, except n_wrong random bits that are wrong, but barely."""
+    soft = _soft(codec.encode(payload))
+    wrong = np.random.default_rng(seed).choice(codec.n_coded, n_wrong, replace=False)
+    soft[wrong] *= -0.05
+    return soft
+
+
 def test_soft_values_outvote_hard_errors() -> None:
     """Confident bits carry the decision where many weak bits are wrong."""
-    rng = np.random.default_rng(5)
     codec = PayloadCodec(KEY, 512)
     payload = 0xDEADBEEF
-    soft = _soft(codec.encode(payload))
-    weak = rng.choice(512, 150, replace=False)
-    soft[weak] *= -0.05  # 29% of the hard decisions are wrong, but barely
+    soft = _barely_wrong(codec, payload, 150, seed=5)  # 29% of the hard decisions are wrong
     decision = codec.decode(soft, fpr=1.0)
     assert decision.payload == payload and decision.bit_errors == 150
 
@@ -206,12 +211,9 @@ def test_sign_test_tail_bounds_exact_tails_of_weighted_random_signs() -> None:
 
 
 def test_soft_test_detects_confident_bits_that_the_error_count_cannot() -> None:
-    rng = np.random.default_rng(12)
     codec = PayloadCodec(KEY, 644)
     payload = 0x5EED
-    soft = _soft(codec.encode(payload))
-    wrong = rng.choice(644, 230, replace=False)
-    soft[wrong] *= -0.05  # 36% of the hard decisions wrong, each barely
+    soft = _barely_wrong(codec, payload, 230, seed=12)  # 36% of the hard decisions wrong
     hard_only = false_positive_probability(644, 230)
     assert hard_only > 1e-6  # the bit-error count alone would not call this marked
     decision = codec.decode(soft)
