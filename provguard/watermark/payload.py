@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,8 +192,8 @@ def _viterbi(llr: np.ndarray) -> np.ndarray:
     return out[:_INFO_BITS]
 
 
-def _list_viterbi(llr: np.ndarray, list_size: int) -> Iterator[np.ndarray]:
-    """Info bits of the list_size best terminated paths (parallel list Viterbi), best first."""
+def _list_viterbi(llr: np.ndarray, list_size: int) -> np.ndarray:
+    """Info bits (one row per path) of the list_size best terminated paths (parallel list Viterbi), best first."""
     n_out = len(_GENERATORS)
     branch = llr.reshape(_STEPS, n_out) @ _OUT_SIGN.T
     size = int(list_size)
@@ -218,7 +217,7 @@ def _list_viterbi(llr: np.ndarray, list_size: int) -> Iterator[np.ndarray]:
         out[:, k] = state & 1
         came_from, slot = np.divmod(back[k, state, slot].astype(np.int64), size)
         state = (state >> 1) | (came_from << (_K - 2))
-    yield from out[:, :_INFO_BITS]
+    return out[:, :_INFO_BITS]
 
 
 def _crc_checks(info: np.ndarray) -> bool:
