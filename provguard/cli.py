@@ -331,7 +331,7 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
 
     from provguard.fileio import atomic_write, check_output_path
     from provguard.keys import load_watermark_key
-    from provguard.media import read_media
+    from provguard.media import check_output_name, check_structure, read_media
     from provguard.watermark.apply import detect_media, embed_media
 
     key = load_watermark_key()
@@ -344,6 +344,8 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
         if not 0 <= payload < 2**64:
             raise ProvguardError("--payload must fit in 64 bits (16 hex digits)")
         data, kind = read_media(args.input)
+        check_output_name(args.output, kind)
+        check_structure(data, kind)
         marked = embed_media(data, kind, payload, key)
         atomic_write(args.output, marked)
         print(f"watermarked: {args.output} (payload {payload:016x})")
@@ -355,6 +357,7 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             data, kind = read_media(path)
+            check_structure(data, kind)
             decision = detect_media(data, kind, key)
         except ProvguardError as exc:
             print(f"ERROR: {path}: {exc}")

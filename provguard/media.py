@@ -44,6 +44,20 @@ PDF = MediaKind("application/pdf", "document", ".pdf")
 #: Formats that provguard can sign (c2pa-rs embeds manifests into each).
 SIGNABLE = (JPEG, PNG, WEBP, TIFF, WAV, MP3, FLAC, MP4)
 
+#: Every kind with an extension of its own, and the usual alternative spellings.
+_BY_EXTENSION = {k.extension: k for k in (JPEG, PNG, WEBP, GIF, TIFF, DNG, AVIF, HEIC, SVG, WAV, MP3, FLAC, M4A, MP4, MOV, PDF)}
+_BY_EXTENSION.update({".jpeg": JPEG, ".jpe": JPEG, ".tiff": TIFF, ".wave": WAV, ".m4v": MP4, ".heif": HEIC})
+
+
+def check_output_name(output: str | os.PathLike[str], kind: MediaKind) -> None:
+    """Refuse an output name whose extension names another format than the content it would hold."""
+    named = _BY_EXTENSION.get(Path(output).suffix.lower())
+    if named is not None and named != kind:
+        raise InputError(
+            f"output {Path(output).name} is named as {named.mime}, but the content is {kind.mime}: "
+            f"give it a {kind.extension} name"
+        )
+
 
 def _sniff_iso_bmff(head: bytes) -> MediaKind | None:
     """Name an ISO-BMFF file (MP4, MOV, M4A, AVIF, HEIC) from its ftyp box."""

@@ -123,6 +123,11 @@ def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_
     raise UnsupportedMediaError(f"cannot decode {kind.mime} audio")
 
 
+def _av_reason(exc: Exception) -> str:
+    """FFmpeg's own words for a PyAV error, without the errno and the '<none>' file name PyAV adds."""
+    return str(getattr(exc, "strerror", None) or exc)
+
+
 def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> DecodedAudio:
     """Decode compressed audio through PyAV to float32 frames x channels."""
     import av
@@ -142,7 +147,7 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> Decoded
                 if total > max_seconds * rate:
                     raise MediaTooLargeError(f"audio is longer than the {max_seconds:.0f} s limit")
     except (av.error.FFmpegError, IndexError) as exc:
-        raise CorruptMediaError(f"audio cannot be decoded: {exc}") from exc
+        raise CorruptMediaError(f"audio cannot be decoded: {_av_reason(exc)}") from exc
     if not chunks:
         raise CorruptMediaError("audio holds no decodable frames")
     return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate)
@@ -222,7 +227,7 @@ def transform_video(
                     dst.mux(vout.encode(new))
             dst.mux(vout.encode(None))
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"video cannot be decoded: {exc}") from exc
+        raise CorruptMediaError(f"video cannot be decoded: {_av_reason(exc)}") from exc
     return out_buf.getvalue()
 
 
@@ -251,5 +256,5 @@ def iter_video_frames(
                     if len(frames) >= max_frames:
                         break
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"video cannot be decoded: {exc}") from exc
+        raise CorruptMediaError(f"video cannot be decoded: {_av_reason(exc)}") from exc
     return frames

@@ -21,7 +21,7 @@ from provguard.manifest import (
     source_type_url,
     watermarked_action,
 )
-from provguard.media import SIGNABLE, MediaKind, check_structure, read_media, sniff
+from provguard.media import SIGNABLE, MediaKind, check_output_name, check_structure, read_media, sniff
 from provguard.store import ManifestStore, StoredManifest, payload_hex, utc_now
 from provguard.watermark.payload import PayloadDecision
 
@@ -231,6 +231,7 @@ def sign(
     out_path = Path(output) if output is not None else None
     if out_path is not None:
         check_output_path(out_path, force, (src_path,) if src_path else ())
+        check_output_name(out_path, sniff(data))
     name = title or (out_path or src_path or Path("untitled")).name
     spec = _spec(name, digital_source_type, generator, parent)
     resolved = _resolve_signer(signer)

@@ -28,6 +28,7 @@ from provguard.media import (
     TIFF,
     WAV,
     WEBP,
+    check_output_name,
     check_structure,
     id3_end,
     max_bytes,
@@ -242,3 +243,15 @@ def test_check_structure_riff_unknown_length_is_not_truncated(media) -> None:
 def test_check_structure_jpeg_with_huge_padding_reads_as_truncated(media) -> None:
     with pytest.raises(CorruptMediaError):
         check_structure(media("jpeg") + b"\x00" * 70000, JPEG)
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "OUT.JPEG", "out.jpe", "out.bin", "out", "archive.tar.gz.jpg"])
+def test_check_output_name_accepts_the_content_s_own_or_an_unknown_extension(name: str) -> None:
+    check_output_name(Path(name), JPEG)
+
+
+@pytest.mark.parametrize(("name", "kind", "hint"), [("x.wav", JPEG, ".jpg"), ("x.png", JPEG, ".jpg"), ("x.mp4", WAV, ".wav"),
+                                                    ("x.mov", MP4, ".mp4"), ("x.jpg", FLAC, ".flac")])
+def test_check_output_name_refuses_a_name_of_another_format(name: str, kind: media.MediaKind, hint: str) -> None:
+    with pytest.raises(InputError, match=rf"content is {kind.mime}: give it a \{hint} name"):
+        check_output_name(Path(name), kind)

@@ -115,6 +115,38 @@ def test_watermark_commands_round_trip(home: Path, tmp_path: Path) -> None:
     assert "MARKED" in proc.stdout and "00000000deadbeef" in proc.stdout and "NOT MARKED" in proc.stdout
 
 
+def _speechlike(path: Path, seconds: float = 5.0) -> Path:
+    """A WAV of loud, speech-band noise bursts: long enough for the audio mark."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(4)
+    n = int(16000 * seconds)
+    envelope = 0.5 + 0.5 * np.sin(np.arange(n) * 2 * np.pi * 3 / 16000)
+    sf.write(path, (0.2 * envelope * rng.standard_normal(n)).astype(np.float32), 16000, subtype="PCM_16")
+    return path
+
+
+def test_watermark_commands_refuse_truncated_files_in_one_line(home: Path, tmp_path: Path) -> None:
+    """A WAV cut short is named as truncated by embed and detect alike (exit 2), not read as a shorter clip."""
+    whole = _speechlike(tmp_path / "whole.wav").read_bytes()
+    cut, out = tmp_path / "cut.wav", tmp_path / "out.wav"
+    cut.write_bytes(whole[: len(whole) * 3 // 4])
+    for args in (("watermark", "embed", str(cut), "-o", str(out)), ("watermark", "detect", str(cut))):
+        proc = _cli(*args, home=home)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        text = (proc.stdout + proc.stderr).strip()
+        assert text.count("\n") == 0 and "audio/wav is truncated" in text
+    assert not out.exists()
+
+
+def test_watermark_embed_refuses_an_output_named_for_another_format(home: Path, tmp_path: Path) -> None:
+    """A JPEG is not written under a .wav name: exit 2, one line naming the right extension, nothing written."""
+    out = tmp_path / "photo.wav"
+    proc = _cli("watermark", "embed", str(_photo()), "-o", str(out), home=home)
+    assert proc.returncode == 2 and not out.exists()
+    assert proc.stderr.count("\n") == 1 and "give it a .jpg name" in proc.stderr
+
+
 def _hiss(path: Path) -> Path:
     """A 4 s WAV of faint hiss (a few LSB): long enough for the audio mark, far too quiet to carry it."""
     import soundfile as sf

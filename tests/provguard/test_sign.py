@@ -125,6 +125,15 @@ def test_unknown_source_type_is_refused_and_writes_nothing(media_file, dev_signe
     assert _dir_listing(tmp_path) == before
 
 
+def test_an_output_named_for_another_format_is_refused_and_writes_nothing(media_file, dev_signer, tmp_path: Path) -> None:
+    source = media_file("jpeg")
+    before = _dir_listing(tmp_path)
+    with pytest.raises(InputError, match=r"named as audio/wav, but the content is image/jpeg: give it a \.jpg name"):
+        sign(source, tmp_path / "out.wav", signer=dev_signer, watermark=False)
+    assert _dir_listing(tmp_path) == before
+    assert sign(source, tmp_path / "out.jpeg", signer=dev_signer, watermark=False).path.exists()
+
+
 def test_unreachable_tsa_fails_cleanly(media_file, dev_credentials, tmp_path: Path) -> None:
     source = media_file("jpeg")
     signer = LocalKeySigner.from_files(dev_credentials.signing_cert, dev_credentials.signing_key,
