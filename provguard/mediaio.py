@@ -135,6 +135,8 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> Decoded
     chunks: list[np.ndarray] = []
     try:
         with av.open(io.BytesIO(data)) as container:
+            if not container.streams.audio:
+                raise CorruptMediaError("file has no audio stream")
             stream = container.streams.audio[0]
             rate = stream.codec_context.sample_rate
             bit_rate = stream.codec_context.bit_rate or None
@@ -146,7 +148,7 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> Decoded
                 total += arr.shape[0]
                 if total > max_seconds * rate:
                     raise MediaTooLargeError(f"audio is longer than the {max_seconds:.0f} s limit")
-    except (av.error.FFmpegError, IndexError) as exc:
+    except av.error.FFmpegError as exc:
         raise CorruptMediaError(f"audio cannot be decoded: {_av_reason(exc)}") from exc
     if not chunks:
         raise CorruptMediaError("audio holds no decodable frames")
