@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 import detectors
 from detectors import DetectorError, DetectorResult
 from provguard.errors import CorruptMediaError, InputError, MediaTooLargeError, ProvguardError
+from provguard.mediaio import av_error_reason, open_for_reading
 
 #: Frames scored per video, spread evenly over its length.
 DEFAULT_FRAMES = 16
@@ -36,7 +36,7 @@ def sample_frames(data: bytes, count: int = DEFAULT_FRAMES, max_seconds: float =
 
     out: list[tuple[float, np.ndarray]] = []
     try:
-        with av.open(io.BytesIO(data)) as src:
+        with open_for_reading(data) as src:
             if not src.streams.video:
                 raise CorruptMediaError("file has no video stream")
             stream = src.streams.video[0]
@@ -54,7 +54,7 @@ def sample_frames(data: bytes, count: int = DEFAULT_FRAMES, max_seconds: float =
                     if len(out) >= count:
                         break
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"video cannot be decoded: {exc}") from exc
+        raise CorruptMediaError(f"video cannot be decoded: {av_error_reason(exc)}") from exc
     if not out:
         raise CorruptMediaError("video holds no decodable frames")
     return out
@@ -65,7 +65,7 @@ def _has_audio(data: bytes) -> bool:
     import av
 
     try:
-        with av.open(io.BytesIO(data)) as src:
+        with open_for_reading(data) as src:
             return bool(src.streams.audio)
     except av.error.FFmpegError:
         return False

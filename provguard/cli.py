@@ -302,7 +302,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.format == "json":
         print("[", end="")
     for index, path in enumerate(paths):
-        report = verify_path(path, options)
+        try:
+            report = verify_path(path, options)
+        except Exception as exc:  # noqa: BLE001 - one file's surprise must not cost the batch its other reports
+            report = Report(path=str(path))
+            report.errors.append(_internal_error(exc))
         reports.append(report)
         progress.advance()
         if args.format == "text":
@@ -363,6 +367,10 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
             print(f"ERROR: {path}: {exc}")
             codes.append(EXIT_USAGE)
             continue
+        except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the batch
+            print(f"ERROR: {path}: {_internal_error(exc)}")
+            codes.append(EXIT_USAGE)
+            continue
         payload = f"{decision.payload:016x}" if decision.detected and decision.payload is not None else None
         if args.format == "jsonl":
             row = {"path": str(path), "detected": decision.detected, "payload": payload,
@@ -412,6 +420,13 @@ _COMMANDS = {
 }
 
 
+def _internal_error(exc: Exception) -> str:
+    """One line for an unexpected exception; with PROVGUARD_DEBUG set it is raised again, traceback and all."""
+    if os.environ.get("PROVGUARD_DEBUG"):
+        raise exc
+    return f"internal error: {type(exc).__name__}: {exc} (set PROVGUARD_DEBUG=1 for details)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run a subcommand and map errors to one line and exit 2."""
     for stream in (sys.stdout, sys.stderr):  # an undecodable file name must not abort a batch
@@ -432,7 +447,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"provguard: error: input too large or too deeply nested ({type(exc).__name__})", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the CLI promises one line, never a traceback
-        if os.environ.get("PROVGUARD_DEBUG"):
-            raise
-        print(f"provguard: internal error: {type(exc).__name__}: {exc} (set PROVGUARD_DEBUG=1 for details)", file=sys.stderr)
+        print(f"provguard: {_internal_error(exc)}", file=sys.stderr)
         return EXIT_USAGE

@@ -123,7 +123,14 @@ def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_
     raise UnsupportedMediaError(f"cannot decode {kind.mime} audio")
 
 
-def _av_reason(exc: Exception) -> str:
+def open_for_reading(data: bytes) -> Any:
+    """Open media bytes with PyAV; metadata text that is not valid UTF-8 is replaced, not fatal (hostile tags)."""
+    import av
+
+    return av.open(io.BytesIO(data), metadata_errors="replace")
+
+
+def av_error_reason(exc: Exception) -> str:
     """FFmpeg's own words for a PyAV error, without the errno and the '<none>' file name PyAV adds."""
     return str(getattr(exc, "strerror", None) or exc)
 
@@ -134,7 +141,7 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> Decoded
 
     chunks: list[np.ndarray] = []
     try:
-        with av.open(io.BytesIO(data)) as container:
+        with open_for_reading(data) as container:
             if not container.streams.audio:
                 raise CorruptMediaError("file has no audio stream")
             stream = container.streams.audio[0]
@@ -149,7 +156,7 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> Decoded
                 if total > max_seconds * rate:
                     raise MediaTooLargeError(f"audio is longer than the {max_seconds:.0f} s limit")
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"audio cannot be decoded: {_av_reason(exc)}") from exc
+        raise CorruptMediaError(f"audio cannot be decoded: {av_error_reason(exc)}") from exc
     if not chunks:
         raise CorruptMediaError("audio holds no decodable frames")
     return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate)
@@ -200,7 +207,7 @@ def transform_video(
         raise UnsupportedMediaError("video watermarking handles MP4 files")
     out_buf = io.BytesIO()
     try:
-        with av.open(io.BytesIO(data)) as src, av.open(out_buf, "w", format="mp4") as dst:
+        with open_for_reading(data) as src, av.open(out_buf, "w", format="mp4") as dst:
             if not src.streams.video:
                 raise CorruptMediaError("MP4 has no video stream")
             vin = src.streams.video[0]
@@ -229,7 +236,7 @@ def transform_video(
                     dst.mux(vout.encode(new))
             dst.mux(vout.encode(None))
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"video cannot be decoded: {_av_reason(exc)}") from exc
+        raise CorruptMediaError(f"video cannot be decoded: {av_error_reason(exc)}") from exc
     return out_buf.getvalue()
 
 
@@ -246,7 +253,7 @@ def iter_video_frames(
 
     frames: list[np.ndarray] = []
     try:
-        with av.open(io.BytesIO(data)) as src:
+        with open_for_reading(data) as src:
             if not src.streams.video:
                 raise CorruptMediaError("file has no video stream")
             stream = src.streams.video[0]
@@ -258,5 +265,5 @@ def iter_video_frames(
                     if len(frames) >= max_frames:
                         break
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"video cannot be decoded: {_av_reason(exc)}") from exc
+        raise CorruptMediaError(f"video cannot be decoded: {av_error_reason(exc)}") from exc
     return frames

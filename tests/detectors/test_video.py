@@ -30,6 +30,13 @@ def test_frames_are_spread_across_the_clip() -> None:
     assert frames[0][1].ndim == 3 and frames[0][1].dtype == np.uint8
 
 
+def test_a_brand_that_is_not_utf8_does_not_stop_sampling() -> None:
+    data = VIDEO.read_bytes()
+    at = data.index(b"isomiso2")
+    frames = sample_frames(data[:at] + b"\xc5" + data[at + 1 :], count=2)
+    assert len(frames) == 2
+
+
 def test_garbage_is_refused() -> None:
     with pytest.raises(CorruptMediaError):
         sample_frames(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64)

@@ -361,6 +361,26 @@ def test_verify_unreadable_files_are_reported_and_the_rest_still_verified(cli, s
     assert all(line.startswith("summary:") for line in result.err_lines)
 
 
+def test_an_unexpected_failure_on_one_file_costs_only_that_file(cli, signed, monkeypatch) -> None:  # noqa: ANN001
+    """A bug met on one file of a batch is that file's one-line error; the other files are still verified."""
+    import importlib
+
+    verify_module = importlib.import_module("provguard.verify")  # the package's `verify` is the function
+    good, odd = signed("jpeg"), signed("png")
+    real = verify_module.verify_path
+
+    def verify_path(path: Path, options: object) -> object:
+        if Path(path) == odd:
+            raise ZeroDivisionError("a surprise")
+        return real(path, options)
+
+    monkeypatch.setattr(verify_module, "verify_path", verify_path)
+    result = cli("verify", "--no-watermark", odd, good)
+    assert result.code == EXIT_USAGE
+    assert "internal error: ZeroDivisionError: a surprise" in result.out and f"OK: {good}" in result.out
+    assert "Traceback" not in result.err
+
+
 def test_verify_content_sniffing_in_the_cli(cli, signed, tmp_path: Path) -> None:  # noqa: ANN001
     jpeg_as_png = tmp_path / "really-a-jpeg.png"
     jpeg_as_png.write_bytes(signed("jpeg").read_bytes())

@@ -27,3 +27,17 @@ def test_ffmpeg_errors_read_as_ffmpeg_s_own_words(decode: Callable[[], object], 
         decode()
     message = str(caught.value)
     assert message.startswith(f"{family} cannot be decoded: ") and "Errno" not in message and "<none>" not in message
+
+
+def _with_bad_utf8_tag(data: bytes, marker: bytes) -> bytes:
+    """The file with the first byte of a metadata text replaced by one that cannot start UTF-8."""
+    at = data.index(marker)
+    return data[:at] + b"\xc5" + data[at + 1 :]
+
+
+def test_metadata_that_is_not_utf8_does_not_stop_decoding(media: Callable[..., bytes]) -> None:
+    """A hostile or sloppy tag (the ID3 encoder text, the MP4 brands) is replaced, and the media still decodes."""
+    audio = decode_audio(_with_bad_utf8_tag(media("mp3"), b"Lavf"), MP3)
+    assert audio.samples.shape[0] > 1000 and audio.rate > 0
+    frames = iter_video_frames(_with_bad_utf8_tag(media("mp4"), b"isomiso2"), max_frames=2)
+    assert len(frames) == 2 and frames[0].ndim == 3
