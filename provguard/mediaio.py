@@ -148,9 +148,15 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> Decoded
             rate = stream.codec_context.sample_rate
             bit_rate = stream.codec_context.bit_rate or None
             total = 0
+            channels = 0
             for frame in container.decode(stream):
+                if frame.sample_rate != rate:
+                    raise CorruptMediaError(f"audio changes its sample rate mid-stream ({rate} -> {frame.sample_rate} Hz)")
                 arr = frame.to_ndarray()
                 arr = arr.T if frame.format.is_planar else arr.reshape(-1, len(frame.layout.channels))
+                channels = channels or arr.shape[1]
+                if arr.shape[1] != channels:  # a stream that changes its layout keeps the first one's channel count
+                    arr = np.repeat(arr.mean(axis=1, keepdims=True), channels, axis=1)
                 chunks.append(arr.astype(np.float32, copy=False))
                 total += arr.shape[0]
                 if total > max_seconds * rate:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from provguard.errors import CorruptMediaError
-from provguard.media import MP3
+from provguard.media import MP3, id3_end
 from provguard.mediaio import decode_audio, iter_video_frames
 
 _JUNK = np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()
@@ -41,3 +41,16 @@ def test_metadata_that_is_not_utf8_does_not_stop_decoding(media: Callable[..., b
     assert audio.samples.shape[0] > 1000 and audio.rate > 0
     frames = iter_video_frames(_with_bad_utf8_tag(media("mp4"), b"isomiso2"), max_frames=2)
     assert len(frames) == 2 and frames[0].ndim == 3
+
+
+def test_mp3_that_turns_stereo_mid_stream_keeps_its_first_channel_count() -> None:
+    """Frames after a layout change are mixed to the first frames' channel count instead of failing to stack."""
+    from provguard.mediaio import DecodedAudio, encode_audio
+
+    t = np.arange(22050) / 22050.0
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    mono = encode_audio(DecodedAudio(tone[:, None], 22050, MP3), tone[:, None])
+    stereo = encode_audio(DecodedAudio(np.stack([tone, tone], 1), 22050, MP3), np.stack([tone, tone], 1))
+    audio = decode_audio(mono + stereo[id3_end(stereo):], MP3)
+    assert audio.samples.shape[1] == 1 and audio.samples.shape[0] > 1.5 * 22050
+    assert abs(float(np.sqrt(np.mean(audio.samples[-5000:] ** 2))) - 0.3 / np.sqrt(2)) < 0.05  # still the tone
