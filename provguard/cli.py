@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -433,6 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
+    root = logging.getLogger()
+    if not root.handlers and not os.environ.get("PROVGUARD_DEBUG"):  # library log records (Pillow's) add no stderr lines
+        root.addHandler(logging.NullHandler())
     try:
         return _COMMANDS[args.command](args)
     except ProvguardError as exc:

@@ -56,6 +56,8 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
         raise MediaTooLargeError(f"image is over the {max_pixels}-pixel limit") from exc
     except MediaTooLargeError:
         raise
+    except Image.UnidentifiedImageError as exc:  # its text names the in-memory buffer object: no use to a reader
+        raise CorruptMediaError(f"image cannot be decoded: the decoder does not accept this {kind.mime} content") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptMediaError(f"image cannot be decoded: {exc}") from exc
     args: dict[str, Any] = {}

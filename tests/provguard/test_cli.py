@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -160,6 +161,28 @@ def test_e2e_undecodable_file_name_does_not_abort_the_batch(media, tmp_path: Pat
 def test_e2e_errors_are_one_line(argv: tuple[str, ...], dev_credentials, tmp_path: Path) -> None:  # noqa: ANN001
     result = run_subprocess(*[str(tmp_path / a) if a.endswith(".jpg") else a for a in argv])
     _assert_one_error_line(result)
+
+
+def _tiff_with_samples_per_pixel(data: bytes, count: int) -> bytes:
+    """A TIFF whose first directory claims `count` samples per pixel (a hostile value Pillow logs and refuses)."""
+    order = "<" if data[:2] == b"II" else ">"
+    out = bytearray(data)
+    ifd = struct.unpack(order + "I", out[4:8])[0]
+    for i in range(struct.unpack(order + "H", out[ifd : ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack(order + "H", out[entry : entry + 2])[0] == 277:  # SamplesPerPixel, a SHORT
+            out[entry + 8 : entry + 10] = struct.pack(order + "H", count)
+            return bytes(out)
+    raise AssertionError("no SamplesPerPixel tag")
+
+
+def test_e2e_an_image_the_decoder_refuses_is_one_plain_line(media, dev_credentials, tmp_path: Path) -> None:  # noqa: ANN001
+    """Pillow's own log record stays off stderr, and the message names no in-memory buffer object."""
+    hostile = tmp_path / "hostile.tif"
+    hostile.write_bytes(_tiff_with_samples_per_pixel(media("tiff"), 61187))
+    result = run_subprocess("sign", hostile, "-o", tmp_path / "out.tif")
+    _assert_one_error_line(result, "image/tiff")
+    assert "BytesIO" not in result.err and not (tmp_path / "out.tif").exists()
 
 
 def test_e2e_version() -> None:
