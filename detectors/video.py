@@ -11,7 +11,7 @@ import numpy as np
 import detectors
 from detectors import DetectorError, DetectorResult
 from provguard.errors import CorruptMediaError, InputError, MediaTooLargeError, ProvguardError
-from provguard.mediaio import av_error_reason, open_for_reading
+from provguard.mediaio import av_error_reason, check_video_frame, open_for_reading
 
 #: Frames scored per video, spread evenly over its length.
 DEFAULT_FRAMES = 16
@@ -49,6 +49,7 @@ def sample_frames(data: bytes, count: int = DEFAULT_FRAMES, max_seconds: float =
             step = max(1, total // count) if total else 1
             for index, frame in enumerate(src.decode(stream)):
                 if index % step == 0:
+                    check_video_frame(frame)
                     t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 25)
                     out.append((t, frame.to_ndarray(format="rgb24")))
                     if len(out) >= count:

@@ -17,6 +17,10 @@ from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV,
 DEFAULT_MAX_AUDIO_SECONDS = 3 * 3600
 #: Most video frames re-encoded when watermarking (about 10 minutes at 30 fps).
 DEFAULT_MAX_VIDEO_FRAMES = 18_000
+#: Largest video frame decoded (pixels): 8K UHD. A few kilobytes of H.264 can declare far larger all-black frames.
+DEFAULT_MAX_VIDEO_PIXELS = 7680 * 4320
+#: Most memory (bytes of RGB) that decoded frames held at once may take; fewer frames are kept from larger videos.
+DEFAULT_FRAME_BUFFER_BYTES = 1 << 30
 
 
 @dataclass
@@ -202,11 +206,18 @@ def _encode_mp3(samples: np.ndarray, rate: int, bit_rate: int) -> bytes:
     return buf.getvalue()
 
 
+def check_video_frame(frame: Any, max_pixels: int = DEFAULT_MAX_VIDEO_PIXELS) -> None:
+    """Refuse a decoded video frame over the pixel limit before it is converted to RGB."""
+    if frame.width * frame.height > max_pixels:
+        raise MediaTooLargeError(f"video frames are {frame.width}x{frame.height}, over the {max_pixels}-pixel limit")
+
+
 def transform_video(
     data: bytes,
     frame_fn: Callable[[np.ndarray, int], np.ndarray],
     max_frames: int = DEFAULT_MAX_VIDEO_FRAMES,
     crf: int = 18,
+    max_pixels: int = DEFAULT_MAX_VIDEO_PIXELS,
 ) -> bytes:
     """Re-encode an MP4's video as H.264 with each RGB frame passed through frame_fn; audio is copied."""
     import av
@@ -238,6 +249,7 @@ def transform_video(
                     count += 1
                     if count > max_frames:
                         raise MediaTooLargeError(f"video has more than {max_frames} frames")
+                    check_video_frame(frame, max_pixels)
                     rgb = frame.to_ndarray(format="rgb24")
                     new = av.VideoFrame.from_ndarray(frame_fn(rgb, count - 1), format="rgb24")
                     new.pts, new.time_base = frame.pts, frame.time_base
@@ -254,9 +266,18 @@ def video_keyframes(data: bytes, max_frames: int = 8) -> list[np.ndarray]:
 
 
 def iter_video_frames(
-    data: bytes, every: int = 1, max_frames: int = 300, *, keyframes_only: bool = False
+    data: bytes,
+    every: int = 1,
+    max_frames: int = 300,
+    *,
+    keyframes_only: bool = False,
+    max_pixels: int = DEFAULT_MAX_VIDEO_PIXELS,
+    max_bytes: int = DEFAULT_FRAME_BUFFER_BYTES,
 ) -> list[np.ndarray]:
-    """Decode up to max_frames RGB frames of a video, keeping every `every`-th (of the key frames alone if asked)."""
+    """Decode up to max_frames RGB frames of a video, keeping every `every`-th (of the key frames alone if asked).
+
+    Frames over max_pixels are refused; no more frames are kept than fit in max_bytes (at least one).
+    """
     import av
 
     frames: list[np.ndarray] = []
@@ -269,6 +290,9 @@ def iter_video_frames(
                 stream.codec_context.skip_frame = "NONKEY"
             for index, frame in enumerate(src.decode(stream)):
                 if index % every == 0:
+                    check_video_frame(frame, max_pixels)
+                    if frames and (len(frames) + 1) * frame.width * frame.height * 3 > max_bytes:
+                        break
                     frames.append(frame.to_ndarray(format="rgb24"))
                     if len(frames) >= max_frames:
                         break

@@ -74,8 +74,11 @@ def detect_media(data: bytes, kind: MediaKind, key: bytes, fpr: float = DEFAULT_
 
 
 def _frame_mean(frames: list[np.ndarray]) -> np.ndarray:
-    """Pixel-wise mean of equally sized RGB frames, as uint8."""
-    return np.mean(np.stack(frames), axis=0).round().astype(np.uint8)
+    """Pixel-wise mean of equally sized RGB frames, as uint8 (summed in place: no stacked copy of them all)."""
+    total = np.zeros(frames[0].shape, np.float32)
+    for frame in frames:
+        total += frame
+    return (total / len(frames)).round().astype(np.uint8)
 
 
 def detect_video_frames(
@@ -92,6 +95,7 @@ def detect_video_frames(
 
     if not frames:
         raise UnsupportedMediaError("video has no frames to examine")
+    frames = [f for f in frames if f.shape == frames[0].shape]  # a stream may change its frame size midway
     tries = [_frame_mean(frames), frames[len(frames) // 2]]
     keys = [k for k in (keyframes or []) if k.shape == frames[0].shape]
     tries += keys

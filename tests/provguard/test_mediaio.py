@@ -1,15 +1,16 @@
-"""Tests for provguard.mediaio: how undecodable media is reported."""
+"""Tests for provguard.mediaio: undecodable, hostile and oversized media is refused in one line, or read safely."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from provguard.errors import CorruptMediaError
+from provguard.errors import CorruptMediaError, MediaTooLargeError
 from provguard.media import MP3, id3_end
-from provguard.mediaio import decode_audio, iter_video_frames
+from provguard.mediaio import decode_audio, iter_video_frames, transform_video
 
 _JUNK = np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()
 
@@ -54,3 +55,24 @@ def test_mp3_that_turns_stereo_mid_stream_keeps_its_first_channel_count() -> Non
     audio = decode_audio(mono + stereo[id3_end(stereo):], MP3)
     assert audio.samples.shape[1] == 1 and audio.samples.shape[0] > 1.5 * 22050
     assert abs(float(np.sqrt(np.mean(audio.samples[-5000:] ** 2))) - 0.3 / np.sqrt(2)) < 0.05  # still the tone
+
+
+_VIDEO = Path(__file__).resolve().parents[2] / "fixtures" / "video" / "vtest_30f.mp4"
+
+
+def test_video_frames_over_the_pixel_limit_are_refused_before_conversion() -> None:
+    """A few kilobytes of H.264 can declare huge frames: decoding and re-encoding refuse them with the size."""
+    data = _VIDEO.read_bytes()
+    with pytest.raises(MediaTooLargeError, match=r"video frames are 768x576, over the 100000-pixel limit"):
+        iter_video_frames(data, max_pixels=100_000)
+    with pytest.raises(MediaTooLargeError, match="100000-pixel limit"):
+        transform_video(data, lambda frame, _index: frame, max_pixels=100_000)
+
+
+def test_decoded_frames_stay_within_the_memory_budget() -> None:
+    """No more frames are kept than fit the byte budget, but always at least one."""
+    data = _VIDEO.read_bytes()
+    frame_bytes = 768 * 576 * 3
+    assert len(iter_video_frames(data, max_frames=20)) == 20
+    assert len(iter_video_frames(data, max_frames=20, max_bytes=5 * frame_bytes)) == 5
+    assert len(iter_video_frames(data, max_frames=20, max_bytes=1)) == 1

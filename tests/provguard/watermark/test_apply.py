@@ -139,3 +139,14 @@ def test_image_files_round_trip_in_their_own_format(kind) -> None:  # noqa: ANN0
 def test_every_family_has_an_algorithm_name() -> None:
     """Soft-binding algorithm names are distinct per family."""
     assert len({algorithm_for(k) for k in (JPEG, MP4)}) == 2
+
+
+def test_frames_that_change_size_midway_are_pooled_without_error() -> None:
+    """A stream that changes its frame size is read from the frames of the first size."""
+    from provguard.watermark.apply import detect_video_frames
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (288, 352, 3), dtype=np.uint8) for _ in range(3)]
+    frames.insert(1, rng.integers(0, 256, (320, 352, 3), dtype=np.uint8))
+    decision = detect_video_frames(frames, b"k" * 32)
+    assert not decision.detected and 0.0 <= decision.p_value <= 1.0
