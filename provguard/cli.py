@@ -421,8 +421,15 @@ _COMMANDS = {
 }
 
 
+def _too_large(exc: BaseException) -> str:
+    """The one line for input that exhausts memory or recursion depth."""
+    return f"input too large or too deeply nested ({type(exc).__name__})"
+
+
 def _internal_error(exc: Exception) -> str:
     """One line for an unexpected exception; with PROVGUARD_DEBUG set it is raised again, traceback and all."""
+    if isinstance(exc, (MemoryError, RecursionError)):
+        return _too_large(exc)
     if os.environ.get("PROVGUARD_DEBUG"):
         raise exc
     return f"internal error: {type(exc).__name__}: {exc} (set PROVGUARD_DEBUG=1 for details)"
@@ -448,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except (MemoryError, RecursionError) as exc:
-        print(f"provguard: error: input too large or too deeply nested ({type(exc).__name__})", file=sys.stderr)
+        print(f"provguard: error: {_too_large(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the CLI promises one line, never a traceback
         print(f"provguard: {_internal_error(exc)}", file=sys.stderr)

@@ -15,6 +15,9 @@ from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV,
 
 #: Longest audio decoded into memory, in seconds.
 DEFAULT_MAX_AUDIO_SECONDS = 3 * 3600
+#: Most audio samples (frames x channels) decoded into memory: 3 hours of 48 kHz stereo. A few megabytes of FLAC
+#: silence can declare hours of 8-channel 192 kHz audio.
+DEFAULT_MAX_AUDIO_SAMPLES = DEFAULT_MAX_AUDIO_SECONDS * 48_000 * 2
 #: Most video frames re-encoded when watermarking (about 10 minutes at 30 fps).
 DEFAULT_MAX_VIDEO_FRAMES = 18_000
 #: Largest video frame decoded (pixels): 8K UHD. A few kilobytes of H.264 can declare far larger all-black frames.
@@ -111,6 +114,14 @@ def encode_image(image: DecodedImage, pixels: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _check_samples(frames: int, channels: int, rate: int, max_samples: int = DEFAULT_MAX_AUDIO_SAMPLES) -> None:
+    """Refuse audio whose samples (frames x channels) exceed the in-memory limit."""
+    if frames * channels > max_samples:
+        raise MediaTooLargeError(
+            f"audio is {frames * channels} samples ({channels} channels at {rate} Hz), over the {max_samples}-sample limit"
+        )
+
+
 def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS) -> DecodedAudio:
     """Decode WAV, FLAC or MP3 to float32 frames x channels."""
     if kind in (WAV, FLAC):
@@ -120,6 +131,7 @@ def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_
             with sf.SoundFile(io.BytesIO(data)) as fh:
                 if fh.frames > max_seconds * fh.samplerate:
                     raise MediaTooLargeError(f"audio is {fh.frames / fh.samplerate:.0f} s, over the {max_seconds:.0f} s limit")
+                _check_samples(fh.frames, fh.channels, fh.samplerate)
                 samples = fh.read(dtype="float32", always_2d=True)
                 return DecodedAudio(samples, fh.samplerate, kind, subtype=fh.subtype)
         except (RuntimeError, sf.LibsndfileError) as exc:
@@ -167,6 +179,7 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> Decoded
                 total += arr.shape[0]
                 if total > max_seconds * rate:
                     raise MediaTooLargeError(f"audio is longer than the {max_seconds:.0f} s limit")
+                _check_samples(total, channels, rate)
     except av.error.FFmpegError as exc:
         raise CorruptMediaError(f"audio cannot be decoded: {av_error_reason(exc)}") from exc
     if not chunks:

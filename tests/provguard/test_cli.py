@@ -384,8 +384,15 @@ def test_verify_unreadable_files_are_reported_and_the_rest_still_verified(cli, s
     assert all(line.startswith("summary:") for line in result.err_lines)
 
 
-def test_an_unexpected_failure_on_one_file_costs_only_that_file(cli, signed, monkeypatch) -> None:  # noqa: ANN001
-    """A bug met on one file of a batch is that file's one-line error; the other files are still verified."""
+@pytest.mark.parametrize(
+    ("failure", "line"),
+    [(ZeroDivisionError("a surprise"), "internal error: ZeroDivisionError: a surprise"),
+     (MemoryError(), "input too large or too deeply nested (MemoryError)")],
+)
+def test_an_unexpected_failure_on_one_file_costs_only_that_file(  # noqa: ANN001
+    cli, signed, monkeypatch, failure: Exception, line: str
+) -> None:
+    """A bug (or exhausted memory) met on one file of a batch is that file's one-line error; the rest is verified."""
     import importlib
 
     verify_module = importlib.import_module("provguard.verify")  # the package's `verify` is the function
@@ -394,13 +401,13 @@ def test_an_unexpected_failure_on_one_file_costs_only_that_file(cli, signed, mon
 
     def verify_path(path: Path, options: object) -> object:
         if Path(path) == odd:
-            raise ZeroDivisionError("a surprise")
+            raise failure
         return real(path, options)
 
     monkeypatch.setattr(verify_module, "verify_path", verify_path)
     result = cli("verify", "--no-watermark", odd, good)
     assert result.code == EXIT_USAGE
-    assert "internal error: ZeroDivisionError: a surprise" in result.out and f"OK: {good}" in result.out
+    assert line in result.out and f"OK: {good}" in result.out
     assert "Traceback" not in result.err
 
 

@@ -76,3 +76,21 @@ def test_decoded_frames_stay_within_the_memory_budget() -> None:
     assert len(iter_video_frames(data, max_frames=20)) == 20
     assert len(iter_video_frames(data, max_frames=20, max_bytes=5 * frame_bytes)) == 5
     assert len(iter_video_frames(data, max_frames=20, max_bytes=1)) == 1
+
+
+def test_audio_declaring_too_many_samples_is_refused_before_decoding() -> None:
+    """A small FLAC whose header claims 3 hours of 655 kHz audio is refused by its sample count, not its length."""
+    import io
+
+    import soundfile as sf
+
+    from provguard.media import FLAC
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros((48000, 2), np.float32), 48000, format="FLAC")
+    data = bytearray(buf.getvalue())
+    rate, claimed = 655350, 10_000 * 655350  # under the 3 h limit, far over the sample limit
+    info = (rate << 44) | (1 << 41) | (15 << 36) | claimed  # STREAMINFO: rate, channels - 1, bits - 1, total frames
+    data[18:26] = info.to_bytes(8, "big")
+    with pytest.raises(MediaTooLargeError, match=r"2 channels at 655350 Hz\), over the 1036800000-sample limit"):
+        decode_audio(bytes(data), FLAC)
