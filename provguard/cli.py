@@ -259,20 +259,26 @@ def _signer_from_args(args: argparse.Namespace):  # noqa: ANN202 - returns keys.
 
 def _cmd_sign(args: argparse.Namespace) -> int:
     """Sign one file."""
+    from provguard.progress import Progress
     from provguard.sign import sign
 
-    result = sign(
-        args.input,
-        args.output,
-        signer=_signer_from_args(args),
-        digital_source_type=args.source_type,
-        generator=args.generator,
-        parent=args.parent,
-        title=args.title,
-        force=args.force,
-        watermark=not args.no_watermark,
-        require_watermark=args.require_watermark,
-    )
+    frames = Progress("watermarking video frames")
+    try:
+        result = sign(
+            args.input,
+            args.output,
+            signer=_signer_from_args(args),
+            digital_source_type=args.source_type,
+            generator=args.generator,
+            parent=args.parent,
+            title=args.title,
+            force=args.force,
+            watermark=not args.no_watermark,
+            require_watermark=args.require_watermark,
+            on_frame=frames.on_item,
+        )
+    finally:
+        frames.close()
     mark = f", watermark payload {result.watermark_payload}" if result.watermark_payload else ""
     print(f"signed: {result.path} ({result.media_type}, {result.size} bytes{mark})")
     if result.watermark_reads_back is False:
@@ -337,6 +343,7 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
     from provguard.fileio import atomic_write, check_output_path
     from provguard.keys import load_watermark_key
     from provguard.media import check_output_name, check_structure, read_media
+    from provguard.progress import Progress
     from provguard.watermark.apply import detect_media, embed_media
 
     key = load_watermark_key()
@@ -351,7 +358,11 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
         data, kind = read_media(args.input)
         check_output_name(args.output, kind)
         check_structure(data, kind)
-        marked = embed_media(data, kind, payload, key)
+        frames = Progress("watermarking video frames")
+        try:
+            marked = embed_media(data, kind, payload, key, frames.on_item)
+        finally:
+            frames.close()
         atomic_write(args.output, marked)
         print(f"watermarked: {args.output} (payload {payload:016x})")
         check = detect_media(marked, kind, key)

@@ -231,8 +231,12 @@ def transform_video(
     max_frames: int = DEFAULT_MAX_VIDEO_FRAMES,
     crf: int = 18,
     max_pixels: int = DEFAULT_MAX_VIDEO_PIXELS,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> bytes:
-    """Re-encode an MP4's video as H.264 with each RGB frame passed through frame_fn; audio is copied."""
+    """Re-encode an MP4's video as H.264 with each RGB frame passed through frame_fn; audio is copied.
+
+    on_frame(done, total) is called after every frame (total is the container's frame count, 0 when unknown).
+    """
     import av
 
     if not data[4:8] == b"ftyp":
@@ -267,6 +271,8 @@ def transform_video(
                     new = av.VideoFrame.from_ndarray(frame_fn(rgb, count - 1), format="rgb24")
                     new.pts, new.time_base = frame.pts, frame.time_base
                     dst.mux(vout.encode(new))
+                    if on_frame is not None:
+                        on_frame(count, vin.frames or 0)
             dst.mux(vout.encode(None))
     except av.error.FFmpegError as exc:
         raise CorruptMediaError(f"video cannot be decoded: {av_error_reason(exc)}") from exc

@@ -31,3 +31,8 @@ class Progress:
         if self.enabled and self.done:
             self.stream.write("\n")
             self.stream.flush()
+
+    def on_item(self, done: int, total: int) -> None:
+        """Callback form for work that reports (done, total so far, 0 when unknown), as video watermarking does."""
+        self.total = total or self.total
+        self.advance(done - self.done)

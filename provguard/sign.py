@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -135,7 +136,7 @@ class _Signed:
 
 def _sign_stream(
     data: bytes, spec: ManifestSpec, signer: Signer, dest: BinaryIO, marking: _Watermarking | None,
-    check: bool = False, require: bool = False,
+    check: bool = False, require: bool = False, on_frame: Callable[[int, int], None] | None = None,
 ) -> _Signed:
     """Watermark (when on), sign into dest; with `check`, read the fresh mark back from the marked media first.
 
@@ -150,7 +151,7 @@ def _sign_stream(
         algorithm = algorithm_for(kind)
         payload = payload_hex(marking.store.new_payload())
         try:
-            data = embed_media(data, kind, int(payload, 16), marking.key)
+            data = embed_media(data, kind, int(payload, 16), marking.key, on_frame)
         except WatermarkError as exc:
             raise type(exc)(f"{exc}; sign without a watermark with --no-watermark (watermark=False)") from exc
         if check or require:
@@ -217,12 +218,14 @@ def sign(
     store: ManifestStore | None = None,
     check_watermark: bool = True,
     require_watermark: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> SignedAsset:
     """Sign a file or bytes; with `output`, write atomically there, else return the signed bytes.
 
     With `check_watermark` (the default) the mark is read back from the marked media before signing, and the
     decision is kept in SignedAsset.watermark_check: near-silent audio or all-over texture can drown the mark.
     With `require_watermark`, such a mark raises WeakWatermarkError instead, and nothing is written.
+    `on_frame(done, total)` follows the watermarking of a video frame by frame (total 0 when unknown).
     """
     if require_watermark and not watermark:
         raise InputError("a watermark cannot be required when watermarking is off (--no-watermark)")
@@ -239,12 +242,12 @@ def sign(
     try:
         if out_path is None:
             buf = io.BytesIO()
-            done = _sign_stream(data, spec, resolved, buf, marking, check_watermark, require_watermark)
+            done = _sign_stream(data, spec, resolved, buf, marking, check_watermark, require_watermark, on_frame)
             _record(marking, done, buf.getvalue(), resolved, name)
             return SignedAsset(done.kind.mime, len(buf.getvalue()), data=buf.getvalue(),
                                watermark_payload=done.payload, watermark_check=done.check)
         with atomic_writer(out_path) as fh:
-            done = _sign_stream(data, spec, resolved, fh, marking, check_watermark, require_watermark)
+            done = _sign_stream(data, spec, resolved, fh, marking, check_watermark, require_watermark, on_frame)
             fh.seek(0)
             signed = fh.read()
         _record(marking, done, signed, resolved, name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from provguard.errors import UnsupportedMediaError
@@ -37,8 +39,10 @@ def algorithm_for(kind: MediaKind) -> str:
         raise UnsupportedMediaError(f"{kind.mime} cannot carry a provguard watermark") from None
 
 
-def embed_media(data: bytes, kind: MediaKind, payload: int, key: bytes) -> bytes:
-    """Return the media re-encoded in its own format with the payload watermarked in."""
+def embed_media(
+    data: bytes, kind: MediaKind, payload: int, key: bytes, on_frame: Callable[[int, int], None] | None = None
+) -> bytes:
+    """Return the media re-encoded in its own format with the payload watermarked in (on_frame: video progress)."""
     if kind.family == "image":
         from provguard.watermark.image import embed_image
 
@@ -52,7 +56,7 @@ def embed_media(data: bytes, kind: MediaKind, payload: int, key: bytes) -> bytes
     if kind is MP4:
         from provguard.watermark.image import embed_image
 
-        return transform_video(data, lambda frame, _index: embed_image(frame, payload, key))
+        return transform_video(data, lambda frame, _index: embed_image(frame, payload, key), on_frame=on_frame)
     raise UnsupportedMediaError(f"{kind.mime} cannot carry a provguard watermark")
 
 

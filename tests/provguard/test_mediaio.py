@@ -94,3 +94,9 @@ def test_audio_declaring_too_many_samples_is_refused_before_decoding() -> None:
     data[18:26] = info.to_bytes(8, "big")
     with pytest.raises(MediaTooLargeError, match=r"2 channels at 655350 Hz\), over the 1036800000-sample limit"):
         decode_audio(bytes(data), FLAC)
+
+
+def test_transform_video_reports_every_frame_with_the_total() -> None:
+    calls: list[tuple[int, int]] = []
+    transform_video(_VIDEO.read_bytes(), lambda frame, _index: frame, on_frame=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 30) for i in range(1, 31)]

@@ -134,6 +134,17 @@ def test_an_output_named_for_another_format_is_refused_and_writes_nothing(media_
     assert sign(source, tmp_path / "out.jpeg", signer=dev_signer, watermark=False).path.exists()
 
 
+def test_signing_a_video_reports_each_watermarked_frame(media_file, dev_signer, tmp_path: Path) -> None:
+    """on_frame follows the video's watermarking frame by frame; other media call it never."""
+    calls: list[tuple[int, int]] = []
+    sign(media_file("mp4", size=(320, 256)), tmp_path / "out.mp4", signer=dev_signer,
+         on_frame=lambda d, t: calls.append((d, t)))
+    assert calls and [d for d, _ in calls] == list(range(1, len(calls) + 1)) and calls[-1][1] == len(calls)
+    sign(media_file("png", size=(320, 256)), tmp_path / "out.png", signer=dev_signer, on_frame=lambda d, t: calls.append((d, t)),
+         check_watermark=False)
+    assert calls[-1][0] == len(calls)  # nothing added for the image
+
+
 def test_unreachable_tsa_fails_cleanly(media_file, dev_credentials, tmp_path: Path) -> None:
     source = media_file("jpeg")
     signer = LocalKeySigner.from_files(dev_credentials.signing_cert, dev_credentials.signing_key,
