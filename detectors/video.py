@@ -11,7 +11,7 @@ import numpy as np
 import detectors
 from detectors import DetectorError, DetectorResult
 from provguard.errors import CorruptMediaError, InputError, MediaTooLargeError, ProvguardError
-from provguard.mediaio import av_error_reason, check_video_frame, open_for_reading
+from provguard.mediaio import decoder_reason, check_video_frame, open_for_reading
 
 #: Frames scored per video, spread evenly over its length.
 DEFAULT_FRAMES = 16
@@ -55,7 +55,7 @@ def sample_frames(data: bytes, count: int = DEFAULT_FRAMES, max_seconds: float =
                     if len(out) >= count:
                         break
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"video cannot be decoded: {av_error_reason(exc)}") from exc
+        raise CorruptMediaError(f"video cannot be decoded: {decoder_reason(exc)}") from exc
     if not out:
         raise CorruptMediaError("video holds no decodable frames")
     return out

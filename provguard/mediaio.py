@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
     except Image.UnidentifiedImageError as exc:  # its text names the in-memory buffer object: no use to a reader
         raise CorruptMediaError(f"image cannot be decoded: the decoder does not accept this {kind.mime} content") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptMediaError(f"image cannot be decoded: {exc}") from exc
+        raise CorruptMediaError(f"image cannot be decoded: {decoder_reason(exc)}") from exc
     args: dict[str, Any] = {}
     for key in ("icc_profile", "exif", "dpi"):
         if img.info.get(key):
@@ -135,7 +136,7 @@ def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_
                 samples = fh.read(dtype="float32", always_2d=True)
                 return DecodedAudio(samples, fh.samplerate, kind, subtype=fh.subtype)
         except (RuntimeError, sf.LibsndfileError) as exc:
-            raise CorruptMediaError(f"audio cannot be decoded: {exc}") from exc
+            raise CorruptMediaError(f"audio cannot be decoded: {decoder_reason(exc)}") from exc
     if kind is MP3:
         return _decode_with_av(data, kind, max_seconds)
     raise UnsupportedMediaError(f"cannot decode {kind.mime} audio")
@@ -148,9 +149,14 @@ def open_for_reading(data: bytes) -> Any:
     return av.open(io.BytesIO(data), metadata_errors="replace")
 
 
-def av_error_reason(exc: Exception) -> str:
-    """FFmpeg's own words for a PyAV error, without the errno and the '<none>' file name PyAV adds."""
-    return str(getattr(exc, "strerror", None) or exc)
+_OPENING = re.compile(r"Error opening <[^>]*>: ")
+_OBJECT_REPR = re.compile(r" ?<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def decoder_reason(exc: Exception) -> str:
+    """A decoder's reason in its own words, without the errno, '<none>' name or buffer-object repr its wrapper adds."""
+    text = str(getattr(exc, "strerror", None) or exc)
+    return _OBJECT_REPR.sub("", _OPENING.sub("", text))
 
 
 def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> DecodedAudio:
@@ -181,7 +187,7 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> Decoded
                     raise MediaTooLargeError(f"audio is longer than the {max_seconds:.0f} s limit")
                 _check_samples(total, channels, rate)
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"audio cannot be decoded: {av_error_reason(exc)}") from exc
+        raise CorruptMediaError(f"audio cannot be decoded: {decoder_reason(exc)}") from exc
     if not chunks:
         raise CorruptMediaError("audio holds no decodable frames")
     return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate)
@@ -275,7 +281,7 @@ def transform_video(
                         on_frame(count, vin.frames or 0)
             dst.mux(vout.encode(None))
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"video cannot be decoded: {av_error_reason(exc)}") from exc
+        raise CorruptMediaError(f"video cannot be decoded: {decoder_reason(exc)}") from exc
     return out_buf.getvalue()
 
 
@@ -316,5 +322,5 @@ def iter_video_frames(
                     if len(frames) >= max_frames:
                         break
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"video cannot be decoded: {av_error_reason(exc)}") from exc
+        raise CorruptMediaError(f"video cannot be decoded: {decoder_reason(exc)}") from exc
     return frames

@@ -100,3 +100,15 @@ def test_transform_video_reports_every_frame_with_the_total() -> None:
     calls: list[tuple[int, int]] = []
     transform_video(_VIDEO.read_bytes(), lambda frame, _index: frame, on_frame=lambda done, total: calls.append((done, total)))
     assert calls == [(i, 30) for i in range(1, 31)]
+
+
+def test_libsndfile_errors_name_no_buffer_object(media: Callable[..., bytes]) -> None:
+    """A WAV header with zero channels reads as libsndfile's reason alone."""
+    from provguard.media import WAV
+
+    data = bytearray(media("wav"))
+    fmt = data.index(b"fmt ")
+    data[fmt + 10 : fmt + 12] = b"\x00\x00"  # channel count
+    with pytest.raises(CorruptMediaError) as caught:
+        decode_audio(bytes(data), WAV)
+    assert str(caught.value) == "audio cannot be decoded: Channel count is zero."
