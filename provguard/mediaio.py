@@ -35,6 +35,7 @@ class DecodedImage:
     kind: MediaKind
     save_args: dict[str, Any] = field(default_factory=dict)
     alpha: np.ndarray | None = None
+    frames: int = 1  # animation frames or pages; pixels hold the first
 
 
 @dataclass
@@ -84,7 +85,7 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
     elif kind is TIFF:
         args["compression"] = img.info.get("compression", "raw")
     alpha = np.asarray(img.getchannel("A")) if "A" in img.getbands() else None
-    return DecodedImage(np.asarray(img.convert("RGB")), kind, args, alpha)
+    return DecodedImage(np.asarray(img.convert("RGB")), kind, args, alpha, int(getattr(img, "n_frames", 1)))
 
 
 def _jpeg_subsampling(img: Any) -> int | None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from provguard.errors import UnsupportedMediaError
+from provguard.errors import UnsupportedMediaError, WatermarkError
 from provguard.media import MP4, MediaKind
 from provguard.mediaio import (
     decode_audio,
@@ -47,6 +47,11 @@ def embed_media(
         from provguard.watermark.image import embed_image
 
         image = decode_image(data, kind)
+        if image.frames > 1:  # re-encoding would keep the first frame alone: the user's animation or pages lost
+            raise WatermarkError(
+                f"{kind.mime} with {image.frames} frames (an animation or pages): the image watermark marks still "
+                "images only"
+            )
         return encode_image(image, embed_image(image.pixels, payload, key))
     if kind.family == "audio":
         from provguard.watermark.audio import embed_audio

@@ -16,6 +16,7 @@ from provguard.errors import (
     SigningError,
     TimestampAuthorityError,
     UnsupportedMediaError,
+    WatermarkError,
     WeakWatermarkError,
 )
 from provguard.keys import CallbackSigner, LocalKeySigner, make_dev_credentials
@@ -143,6 +144,28 @@ def test_signing_a_video_reports_each_watermarked_frame(media_file, dev_signer, 
     sign(media_file("png", size=(320, 256)), tmp_path / "out.png", signer=dev_signer, on_frame=lambda d, t: calls.append((d, t)),
          check_watermark=False)
     assert calls[-1][0] == len(calls)  # nothing added for the image
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "PNG"])
+def test_an_animation_is_not_flattened_by_the_watermark(fmt: str, dev_signer, tmp_path: Path) -> None:  # noqa: ANN001
+    """Marking would keep one frame of five: refused, naming --no-watermark, which signs all five frames."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)) for _ in range(5)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format=fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    source = tmp_path / f"anim.{fmt.lower()}"
+    source.write_bytes(buf.getvalue())
+    before = _dir_listing(tmp_path)
+    with pytest.raises(WatermarkError, match=r"with 5 frames \(an animation or pages\).*--no-watermark"):
+        sign(source, tmp_path / f"out.{fmt.lower()}", signer=dev_signer)
+    assert _dir_listing(tmp_path) == before
+    out = sign(source, tmp_path / f"out.{fmt.lower()}", signer=dev_signer, watermark=False).path
+    assert Image.open(out).n_frames == 5
 
 
 def test_unreachable_tsa_fails_cleanly(media_file, dev_credentials, tmp_path: Path) -> None:
