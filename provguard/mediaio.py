@@ -36,6 +36,8 @@ class DecodedImage:
     save_args: dict[str, Any] = field(default_factory=dict)
     alpha: np.ndarray | None = None
     frames: int = 1  # animation frames or pages; pixels hold the first
+    mode: str = "RGB"  # the file's own pixel mode (Pillow's name: L, RGB, CMYK, I;16, ...)
+    bits: int = 8  # bits per channel in the file; pixels hold 8
 
 
 @dataclass
@@ -84,8 +86,23 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
         args["quality"] = 100 if args["lossless"] else 92
     elif kind is TIFF:
         args["compression"] = img.info.get("compression", "raw")
+    mode, frames = img.mode, int(getattr(img, "n_frames", 1))
+    if mode in ("P", "PA"):  # a palette's transparency lives in img.info: keep it as an alpha channel
+        img = img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
     alpha = np.asarray(img.getchannel("A")) if "A" in img.getbands() else None
-    return DecodedImage(np.asarray(img.convert("RGB")), kind, args, alpha, int(getattr(img, "n_frames", 1)))
+    return DecodedImage(np.asarray(img.convert("RGB")), kind, args, alpha, frames, mode, _bits_per_channel(img, data, kind))
+
+
+def _bits_per_channel(img: Any, data: bytes, kind: MediaKind) -> int:
+    """Bits per channel stored in the file (Pillow opens 16-bit RGB PNG and TIFF as 8-bit RGB without a word)."""
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        return 16 if img.mode.startswith("I;16") else 32
+    if kind is PNG and len(data) > 24:
+        return max(8, data[24])  # IHDR bit depth
+    if kind is TIFF:
+        bits = img.tag_v2.get(258, (8,))
+        return max(8, *(bits if isinstance(bits, tuple) else (bits,)))
+    return 8
 
 
 def _jpeg_subsampling(img: Any) -> int | None:
@@ -103,6 +120,8 @@ def encode_image(image: DecodedImage, pixels: np.ndarray) -> bytes:
     from PIL import Image
 
     out = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
+    if image.mode in ("L", "LA"):  # greyscale stays greyscale (a mark added to R, G and B alike keeps them equal)
+        out = out.convert("L")
     if image.alpha is not None and image.kind in (PNG, WEBP, TIFF):
         out.putalpha(Image.fromarray(image.alpha))
     fmt = {JPEG: "JPEG", PNG: "PNG", WEBP: "WEBP", TIFF: "TIFF"}.get(image.kind)

@@ -9,6 +9,7 @@ import numpy as np
 from provguard.errors import UnsupportedMediaError, WatermarkError
 from provguard.media import MP4, MediaKind
 from provguard.mediaio import (
+    DecodedImage,
     decode_audio,
     decode_image,
     encode_audio,
@@ -47,11 +48,7 @@ def embed_media(
         from provguard.watermark.image import embed_image
 
         image = decode_image(data, kind)
-        if image.frames > 1:  # re-encoding would keep the first frame alone: the user's animation or pages lost
-            raise WatermarkError(
-                f"{kind.mime} with {image.frames} frames (an animation or pages): the image watermark marks still "
-                "images only"
-            )
+        _check_markable(image)
         return encode_image(image, embed_image(image.pixels, payload, key))
     if kind.family == "audio":
         from provguard.watermark.audio import embed_audio
@@ -63,6 +60,19 @@ def embed_media(
 
         return transform_video(data, lambda frame, _index: embed_image(frame, payload, key), on_frame=on_frame)
     raise UnsupportedMediaError(f"{kind.mime} cannot carry a provguard watermark")
+
+
+def _check_markable(image: DecodedImage) -> None:
+    """Refuse an image that the marked re-encode could not give back whole (frames, bit depth or colour model)."""
+    kind = image.kind.mime
+    if image.frames > 1:  # re-encoding would keep the first frame alone
+        raise WatermarkError(f"{kind} with {image.frames} frames (an animation or pages): the image watermark marks "
+                             "still images only")
+    if image.bits > 8:
+        raise WatermarkError(f"{kind} with {image.bits} bits per channel: the marked copy would have 8")
+    if image.mode not in ("RGB", "RGBA", "L", "LA", "P", "PA"):
+        raise WatermarkError(f"{kind} in {image.mode} mode: the image watermark marks RGB and greyscale images only; "
+                             "convert it to RGB first")
 
 
 def detect_media(data: bytes, kind: MediaKind, key: bytes, fpr: float = DEFAULT_FPR) -> PayloadDecision:

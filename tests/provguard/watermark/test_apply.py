@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 from provguard.demo import synthetic_image
 from provguard.media import JPEG, MP4, PNG, sniff
@@ -150,3 +151,44 @@ def test_frames_that_change_size_midway_are_pooled_without_error() -> None:
     frames.insert(1, rng.integers(0, 256, (320, 352, 3), dtype=np.uint8))
     decision = detect_video_frames(frames, b"k" * 32)
     assert not decision.detected and 0.0 <= decision.p_value <= 1.0
+
+
+def _saved(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", [JPEG, PNG])
+def test_greyscale_stays_greyscale_and_carries_the_mark(kind) -> None:  # noqa: ANN001 - MediaKind
+    grey = Image.fromarray(synthetic_image(5, (512, 384))).convert("L")
+    marked = embed_media(_saved(grey, "JPEG" if kind is JPEG else "PNG"), kind, PAYLOAD, KEY)
+    assert Image.open(io.BytesIO(marked)).mode == "L"
+    assert detect_media(marked, kind, KEY).carries(PAYLOAD)
+
+
+def test_palette_transparency_is_kept_as_alpha() -> None:
+    rgb = Image.fromarray(synthetic_image(6, (512, 384)))
+    palette = rgb.quantize(64)
+    palette.info["transparency"] = 0
+    marked = Image.open(io.BytesIO(embed_media(_saved(palette, "PNG", transparency=0), PNG, PAYLOAD, KEY)))
+    expected = np.asarray(palette.convert("RGBA").getchannel("A"))
+    assert marked.mode == "RGBA" and np.array_equal(np.asarray(marked.getchannel("A")), expected)
+    assert (expected == 0).any()
+
+
+@pytest.mark.parametrize(
+    ("make", "kind", "reason"),
+    [
+        (lambda img: _saved(img.convert("CMYK"), "JPEG"), JPEG, "in CMYK mode"),
+        (lambda img: _saved(Image.frombytes("I;16", img.size, (np.asarray(img.convert("L"), "<u2") * 257).tobytes()),
+                            "PNG"), PNG, "with 16 bits per channel"),
+        (lambda img: _saved(img.convert("1"), "PNG"), PNG, "in 1 mode"),
+    ],
+    ids=["cmyk-jpeg", "16-bit-png", "bilevel-png"],
+)
+def test_images_the_marked_copy_could_not_give_back_whole_are_refused(make, kind, reason: str) -> None:  # noqa: ANN001
+    from provguard.errors import WatermarkError
+
+    with pytest.raises(WatermarkError, match=reason):
+        embed_media(make(Image.fromarray(synthetic_image(7, (512, 384)))), kind, PAYLOAD, KEY)
