@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
-from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV, WEBP, MediaKind
+from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
 
 #: Longest audio decoded into memory, in seconds.
 DEFAULT_MAX_AUDIO_SECONDS = 3 * 3600
@@ -49,6 +49,8 @@ class DecodedAudio:
     kind: MediaKind
     subtype: str | None = None
     bit_rate: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)  # WAV and FLAC text tags (title, artist, ...)
+    id3: tuple[bytes, bytes] = (b"", b"")  # an MP3's ID3v2 tag and ID3v1 trailer, kept byte for byte
 
 
 def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
@@ -154,7 +156,7 @@ def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_
                     raise MediaTooLargeError(f"audio is {fh.frames / fh.samplerate:.0f} s, over the {max_seconds:.0f} s limit")
                 _check_samples(fh.frames, fh.channels, fh.samplerate)
                 samples = fh.read(dtype="float32", always_2d=True)
-                return DecodedAudio(samples, fh.samplerate, kind, subtype=fh.subtype)
+                return DecodedAudio(samples, fh.samplerate, kind, subtype=fh.subtype, tags=fh.copy_metadata())
         except (RuntimeError, sf.LibsndfileError) as exc:
             raise CorruptMediaError(f"audio cannot be decoded: {decoder_reason(exc)}") from exc
     if kind is MP3:
@@ -210,7 +212,8 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> Decoded
         raise CorruptMediaError(f"audio cannot be decoded: {decoder_reason(exc)}") from exc
     if not chunks:
         raise CorruptMediaError("audio holds no decodable frames")
-    return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate)
+    trailer = data[-128:] if data[-128:-125] == b"TAG" else b""
+    return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate, id3=(data[: id3_end(data)], trailer))
 
 
 def encode_audio(audio: DecodedAudio, samples: np.ndarray) -> bytes:
@@ -220,10 +223,16 @@ def encode_audio(audio: DecodedAudio, samples: np.ndarray) -> bytes:
         import soundfile as sf
 
         buf = io.BytesIO()
-        sf.write(buf, samples, audio.rate, format="WAV" if audio.kind is WAV else "FLAC", subtype=audio.subtype)
+        fmt = "WAV" if audio.kind is WAV else "FLAC"
+        with sf.SoundFile(buf, "w", audio.rate, samples.shape[1], subtype=audio.subtype, format=fmt) as out:
+            for name, value in audio.tags.items():
+                setattr(out, name, value)
+            out.write(samples)
         return buf.getvalue()
     if audio.kind is MP3:
-        return _encode_mp3(samples, audio.rate, audio.bit_rate or 192_000)
+        encoded = _encode_mp3(samples, audio.rate, audio.bit_rate or 192_000)
+        head, trailer = audio.id3
+        return (head + encoded[id3_end(encoded) :] + trailer) if head or trailer else encoded
     raise UnsupportedMediaError(f"cannot encode {audio.kind.mime} audio")
 
 

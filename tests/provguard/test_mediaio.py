@@ -112,3 +112,49 @@ def test_libsndfile_errors_name_no_buffer_object(media: Callable[..., bytes]) ->
     with pytest.raises(CorruptMediaError) as caught:
         decode_audio(bytes(data), WAV)
     assert str(caught.value) == "audio cannot be decoded: Channel count is zero."
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC"])
+def test_re_encoded_wav_and_flac_keep_their_text_tags(fmt: str) -> None:
+    import io
+
+    import soundfile as sf
+
+    from provguard.media import FLAC, WAV
+    from provguard.mediaio import encode_audio
+
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", 16000, 1, format=fmt, subtype="PCM_16") as out:
+        out.title, out.artist = "A title", "An artist"
+        out.write(np.zeros(16000, np.float32))
+    audio = decode_audio(buf.getvalue(), WAV if fmt == "WAV" else FLAC)
+    again = encode_audio(audio, audio.samples + 0.01)
+    with sf.SoundFile(io.BytesIO(again)) as fh:
+        assert (fh.title, fh.artist) == ("A title", "An artist")
+
+
+def test_re_encoded_mp3_keeps_its_id3_tag_byte_for_byte() -> None:
+    """Title, artist and anything else in the ID3v2 tag (cover art included) come back unchanged."""
+    import io
+
+    import av
+
+    from provguard.mediaio import encode_audio
+
+    buf = io.BytesIO()
+    t = np.arange(32000) / 16000.0
+    with av.open(buf, "w", format="mp3") as out:
+        out.metadata["title"], out.metadata["artist"] = "A title", "An artist"
+        stream = out.add_stream("libmp3lame", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray((0.2 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)[None, :],
+                                           format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    original = buf.getvalue()
+    audio = decode_audio(original, MP3)
+    again = encode_audio(audio, audio.samples * 0.9)
+    assert again[: id3_end(again)] == original[: id3_end(original)]
+    with av.open(io.BytesIO(again)) as container:
+        assert container.metadata["title"] == "A title" and container.metadata["artist"] == "An artist"
+    assert decode_audio(again, MP3).samples.shape[0] > 30000
