@@ -38,6 +38,7 @@ class DecodedImage:
     frames: int = 1  # animation frames or pages; pixels hold the first
     mode: str = "RGB"  # the file's own pixel mode (Pillow's name: L, RGB, CMYK, I;16, ...)
     bits: int = 8  # bits per channel in the file; pixels hold 8
+    orientation: int = 1  # EXIF orientation (1-8): how a viewer turns the stored pixels for display
 
 
 @dataclass
@@ -89,10 +90,21 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
     elif kind is TIFF:
         args["compression"] = img.info.get("compression", "raw")
     mode, frames = img.mode, int(getattr(img, "n_frames", 1))
+    orientation = _orientation(img)
     if mode in ("P", "PA"):  # a palette's transparency lives in img.info: keep it as an alpha channel
         img = img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
     alpha = np.asarray(img.getchannel("A")) if "A" in img.getbands() else None
-    return DecodedImage(np.asarray(img.convert("RGB")), kind, args, alpha, frames, mode, _bits_per_channel(img, data, kind))
+    pixels = np.asarray(img.convert("RGB"))
+    return DecodedImage(pixels, kind, args, alpha, frames, mode, _bits_per_channel(img, data, kind), orientation)
+
+
+def _orientation(img: Any) -> int:
+    """The EXIF orientation tag (1-8), 1 when absent or unreadable."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _bits_per_channel(img: Any, data: bytes, kind: MediaKind) -> int:

@@ -49,7 +49,9 @@ def embed_media(
 
         image = decode_image(data, kind)
         _check_markable(image)
-        return encode_image(image, embed_image(image.pixels, payload, key))
+        # the mark goes on the picture as displayed, so it survives a platform that bakes the orientation in
+        upright = embed_image(to_display(image.pixels, image.orientation), payload, key)
+        return encode_image(image, from_display(upright, image.orientation))
     if kind.family == "audio":
         from provguard.watermark.audio import embed_audio
 
@@ -60,6 +62,32 @@ def embed_media(
 
         return transform_video(data, lambda frame, _index: embed_image(frame, payload, key), on_frame=on_frame)
     raise UnsupportedMediaError(f"{kind.mime} cannot carry a provguard watermark")
+
+
+#: EXIF orientation -> the turn a viewer applies to stored pixels (rows, columns, channels) to display them.
+_TO_DISPLAY = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+#: The inverse turns: every orientation but 6 and 8 undoes itself.
+_FROM_DISPLAY = {**_TO_DISPLAY, 6: _TO_DISPLAY[8], 8: _TO_DISPLAY[6]}
+
+
+def to_display(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Stored pixels turned as a viewer shows them under an EXIF orientation."""
+    turn = _TO_DISPLAY.get(orientation)
+    return np.ascontiguousarray(turn(pixels)) if turn else pixels
+
+
+def from_display(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Displayed pixels turned back to the stored layout (the inverse of to_display)."""
+    turn = _FROM_DISPLAY.get(orientation)
+    return np.ascontiguousarray(turn(pixels)) if turn else pixels
 
 
 def _check_markable(image: DecodedImage) -> None:
@@ -80,7 +108,8 @@ def detect_media(data: bytes, kind: MediaKind, key: bytes, fpr: float = DEFAULT_
     if kind.family == "image":
         from provguard.watermark.image import detect_image
 
-        return detect_image(decode_image(data, kind).pixels, key, fpr)
+        image = decode_image(data, kind)
+        return detect_image(to_display(image.pixels, image.orientation), key, fpr)
     if kind.family == "audio":
         from provguard.watermark.audio import detect_audio
 

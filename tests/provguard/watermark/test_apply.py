@@ -192,3 +192,34 @@ def test_images_the_marked_copy_could_not_give_back_whole_are_refused(make, kind
 
     with pytest.raises(WatermarkError, match=reason):
         embed_media(make(Image.fromarray(synthetic_image(7, (512, 384)))), kind, PAYLOAD, KEY)
+
+
+def _with_orientation(pixels: np.ndarray, orientation: int, fmt: str = "PNG", **kwargs: object) -> bytes:
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    return _saved(image, fmt, exif=exif.tobytes(), **kwargs)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_display_turns_match_pillow_and_undo_each_other(orientation: int) -> None:
+    from PIL import ImageOps
+
+    from provguard.watermark.apply import from_display, to_display
+
+    pixels = np.random.default_rng(orientation).integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(_with_orientation(pixels, orientation)))))
+    assert np.array_equal(to_display(pixels, orientation), shown)
+    assert np.array_equal(from_display(shown, orientation), pixels)
+
+
+def test_a_rotated_phone_photo_keeps_its_mark_when_a_platform_bakes_the_rotation_in() -> None:
+    """The mark is laid on the picture as shown, so the upright re-encode a platform makes still carries it."""
+    from PIL import ImageOps
+
+    stored = np.asarray(Image.open(REAL_PHOTO).convert("RGB"))
+    marked = embed_media(_with_orientation(stored, 6, "JPEG", quality=92), JPEG, PAYLOAD, KEY)
+    assert Image.open(io.BytesIO(marked)).getexif().get(0x0112) == 6  # the file itself stays as it was stored
+    assert detect_media(marked, JPEG, KEY).carries(PAYLOAD)
+    baked = _saved(ImageOps.exif_transpose(Image.open(io.BytesIO(marked))), "JPEG", quality=85)
+    assert detect_media(baked, JPEG, KEY).carries(PAYLOAD)
