@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from provguard.errors import UnsupportedMediaError, WatermarkError
-from provguard.media import MP4, MediaKind
+from provguard.media import JPEG, MP4, MediaKind
 from provguard.mediaio import (
     DecodedImage,
     decode_audio,
@@ -93,7 +93,9 @@ def from_display(pixels: np.ndarray, orientation: int) -> np.ndarray:
 def _check_markable(image: DecodedImage) -> None:
     """Refuse an image that the marked re-encode could not give back whole (frames, bit depth or colour model)."""
     kind = image.kind.mime
-    if image.frames > 1:  # re-encoding would keep the first frame alone
+    # re-encoding would keep the first frame alone; a JPEG's extra pictures (MPO: a phone's gain map or depth map)
+    # are not what is shown, and photos carry them often, so the JPEG is marked on its primary picture
+    if image.frames > 1 and image.kind is not JPEG:
         raise WatermarkError(f"{kind} with {image.frames} frames (an animation or pages): the image watermark marks "
                              "still images only")
     if image.bits > 8:

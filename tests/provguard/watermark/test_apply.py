@@ -223,3 +223,11 @@ def test_a_rotated_phone_photo_keeps_its_mark_when_a_platform_bakes_the_rotation
     assert detect_media(marked, JPEG, KEY).carries(PAYLOAD)
     baked = _saved(ImageOps.exif_transpose(Image.open(io.BytesIO(marked))), "JPEG", quality=85)
     assert detect_media(baked, JPEG, KEY).carries(PAYLOAD)
+
+
+def test_a_multi_picture_jpeg_is_marked_on_its_primary_picture() -> None:
+    """A phone JPEG with a second picture (MPO: gain or depth map) is marked, not refused as an animation."""
+    photo = Image.open(REAL_PHOTO).convert("RGB")
+    mpo = _saved(photo, "MPO", save_all=True, append_images=[photo.resize((160, 120))])
+    marked = embed_media(mpo, JPEG, PAYLOAD, KEY)
+    assert detect_media(marked, JPEG, KEY).carries(PAYLOAD)
