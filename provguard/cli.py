@@ -452,9 +452,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
-    root = logging.getLogger()
-    if not root.handlers and not os.environ.get("PROVGUARD_DEBUG"):  # library log records (Pillow's) add no stderr lines
-        root.addHandler(logging.NullHandler())
+    if not os.environ.get("PROVGUARD_DEBUG"):  # libraries' log records and warnings (Pillow's) add no stderr lines
+        logging.captureWarnings(True)
+        root = logging.getLogger()
+        if not root.handlers:
+            root.addHandler(logging.NullHandler())
     try:
         return _COMMANDS[args.command](args)
     except ProvguardError as exc:

@@ -185,6 +185,29 @@ def test_e2e_an_image_the_decoder_refuses_is_one_plain_line(media, dev_credentia
     assert "BytesIO" not in result.err and not (tmp_path / "out.tif").exists()
 
 
+def _tiff_with_oversized_tag(data: bytes) -> bytes:
+    """A TIFF whose PlanarConfiguration entry claims a million values: Pillow warns and skips the tag."""
+    order = "<" if data[:2] == b"II" else ">"
+    out = bytearray(data)
+    ifd = struct.unpack(order + "I", out[4:8])[0]
+    for i in range(struct.unpack(order + "H", out[ifd : ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack(order + "H", out[entry : entry + 2])[0] == 284:
+            out[entry + 4 : entry + 8] = struct.pack(order + "I", 10**6)
+            return bytes(out)
+    raise AssertionError("no PlanarConfiguration tag")
+
+
+def test_e2e_library_warnings_stay_off_stderr(media, dev_credentials, tmp_path: Path) -> None:  # noqa: ANN001
+    """A readable file that makes Pillow warn gives the normal answer and a clean stderr; PROVGUARD_DEBUG shows it."""
+    odd = tmp_path / "odd.tif"
+    odd.write_bytes(_tiff_with_oversized_tag(media("tiff", size=(300, 256))))
+    result = run_subprocess("watermark", "detect", odd)
+    assert result.code == EXIT_FINDINGS and result.out.startswith("NOT MARKED") and result.err == ""
+    debug = run_subprocess("watermark", "detect", odd, env={"PROVGUARD_DEBUG": "1"})
+    assert "Tag data larger than file" in debug.err
+
+
 def test_e2e_version() -> None:
     result = run_subprocess("--version")
     assert result.code == EXIT_OK and result.out.strip() == f"provguard {__version__}"
