@@ -37,15 +37,31 @@ class SigningPolicy:
     require_watermark: bool = False  # raise WeakWatermarkError for an output whose fresh mark does not read back
 
 
+#: Slack allowed outside [0, 1] for float images (rounding in a model's last layer), before it is an error.
+_FLOAT_SLACK = 1e-3
+
+
+def _as_uint8(arr: np.ndarray) -> np.ndarray:
+    """An image array as uint8: uint8 as is, floats in [0, 1] scaled; anything else is refused, not guessed at."""
+    if arr.dtype == np.uint8:
+        return arr
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise InputError(f"image arrays must be uint8, or float in [0, 1]; got {arr.dtype}")
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise InputError("the image array holds NaN or infinity")
+    low, high = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if low < -_FLOAT_SLACK or high > 1.0 + _FLOAT_SLACK:
+        raise InputError(f"float image values must lie in [0, 1]; these span [{low:.3g}, {high:.3g}] "
+                         "(rescale a [-1, 1] or 0-255 output first)")
+    return (np.clip(arr.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 def _image_bytes(image: Any, policy: SigningPolicy) -> bytes:
     """Encode a PIL image or an HxW(x3/4) array (uint8, or float in [0, 1]) in the policy's format."""
     from PIL import Image
 
     if isinstance(image, np.ndarray):
-        arr = image
-        if arr.dtype != np.uint8:
-            arr = (np.clip(arr.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        image = Image.fromarray(arr)
+        image = Image.fromarray(_as_uint8(image))
     fmt = _IMAGE_FORMATS.get(policy.image_format.lower())
     if fmt is None:
         raise InputError(f"image_format must be one of {sorted(_IMAGE_FORMATS)}, got {policy.image_format!r}")

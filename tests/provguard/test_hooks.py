@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,3 +115,25 @@ def test_bad_outputs_are_clear_errors() -> None:
         to_media_bytes(object(), SigningPolicy(generator="x"))
     with pytest.raises(InputError, match="image_format"):
         to_media_bytes(synthetic_image(0, (260, 260)), SigningPolicy(generator="x", image_format="bmp"))
+
+
+@pytest.mark.parametrize(
+    ("array", "reason"),
+    [
+        (np.full((260, 260, 3), 40000, np.uint16), "must be uint8, or float in \\[0, 1\\]; got uint16"),
+        (np.linspace(-1.0, 1.0, 260 * 260 * 3).reshape(260, 260, 3), "span \\[-1, 1\\]"),
+        (np.full((260, 260, 3), 128.0), "span \\[128, 128\\]"),
+        (np.full((260, 260, 3), np.nan), "NaN or infinity"),
+    ],
+    ids=["uint16", "minus-one-to-one", "0-255-floats", "nan"],
+)
+def test_image_arrays_outside_the_documented_range_are_refused_not_saturated(array: np.ndarray, reason: str) -> None:
+    """A uint16 or [-1, 1] output used to come out white or half black; now it is an error that says why."""
+    with pytest.raises(InputError, match=reason):
+        to_media_bytes(array, SigningPolicy(generator="x"))
+
+
+def test_float_images_in_range_are_scaled_with_rounding_slack() -> None:
+    image = np.linspace(-0.0005, 1.0005, 260 * 260).reshape(260, 260)
+    decoded = np.asarray(Image.open(io.BytesIO(to_media_bytes(image, SigningPolicy(generator="x")))))
+    assert decoded.dtype == np.uint8 and decoded.min() == 0 and decoded.max() == 255
