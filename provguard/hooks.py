@@ -37,7 +37,7 @@ class SigningPolicy:
     require_watermark: bool = False  # raise WeakWatermarkError for an output whose fresh mark does not read back
 
 
-#: Slack allowed outside [0, 1] for float images (rounding in a model's last layer), before it is an error.
+#: Slack allowed outside the nominal range of float images ([0, 1]) and audio ([-1, 1]) before it is an error.
 _FLOAT_SLACK = 1e-3
 
 
@@ -73,11 +73,25 @@ def _image_bytes(image: Any, policy: SigningPolicy) -> bytes:
 
 
 def _audio_bytes(samples: np.ndarray, rate: int) -> bytes:
-    """Encode float samples as 16-bit PCM WAV."""
+    """Encode samples (float in [-1, 1], or int16 PCM), shaped (n,) or (n, channels), as 16-bit PCM WAV."""
     import soundfile as sf
 
+    arr = np.asarray(samples)
+    if arr.dtype == np.int16:
+        arr = arr.astype(np.float32) / 32768.0
+    elif not np.issubdtype(arr.dtype, np.floating):
+        raise InputError(f"audio samples must be float in [-1, 1] or int16; got {arr.dtype}")
+    if arr.ndim not in (1, 2) or arr.size == 0:
+        raise InputError(f"audio samples must be a non-empty (n,) or (n, channels) array; got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InputError("the audio samples hold NaN or infinity")
+    peak = float(np.max(np.abs(arr)))
+    if peak > 1.0 + _FLOAT_SLACK:
+        raise InputError(f"float audio samples must lie in [-1, 1]; their peak is {peak:.3g} (normalise first)")
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not 1000 <= int(rate) <= 384_000:
+        raise InputError(f"the sample rate must be a whole number of Hz from 1000 to 384000; got {rate!r}")
     buf = io.BytesIO()
-    sf.write(buf, np.asarray(samples, dtype=np.float32), int(rate), format="WAV", subtype="PCM_16")
+    sf.write(buf, np.clip(arr, -1.0, 1.0).astype(np.float32), int(rate), format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 

@@ -137,3 +137,26 @@ def test_float_images_in_range_are_scaled_with_rounding_slack() -> None:
     image = np.linspace(-0.0005, 1.0005, 260 * 260).reshape(260, 260)
     decoded = np.asarray(Image.open(io.BytesIO(to_media_bytes(image, SigningPolicy(generator="x")))))
     assert decoded.dtype == np.uint8 and decoded.min() == 0 and decoded.max() == 255
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        ((np.full(48000, 12000, np.int32), 16000), "float in \\[-1, 1\\] or int16; got int32"),
+        ((np.full(48000, 3.0), 16000), "peak is 3"),
+        ((np.zeros((2, 2, 2)), 16000), "got shape \\(2, 2, 2\\)"),
+        ((np.zeros(48000), 16000.5), "sample rate"),
+    ],
+    ids=["int32", "loud-floats", "3-d", "fractional-rate"],
+)
+def test_audio_outputs_outside_the_documented_form_are_refused(output: tuple, reason: str) -> None:
+    with pytest.raises(InputError, match=reason):
+        to_media_bytes(output, SigningPolicy(generator="x"))
+
+
+def test_int16_audio_is_read_as_pcm() -> None:
+    import soundfile as sf
+
+    samples = (np.sin(np.arange(16000) * 0.05) * 16000).astype(np.int16)
+    decoded, rate = sf.read(io.BytesIO(to_media_bytes((samples, 16000), SigningPolicy(generator="x"))), dtype="int16")
+    assert rate == 16000 and np.array_equal(decoded, samples)
