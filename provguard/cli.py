@@ -375,18 +375,15 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
             data, kind = read_media(path)
             check_structure(data, kind)
             decision = detect_media(data, kind, key)
-        except ProvguardError as exc:
-            print(f"ERROR: {path}: {exc}")
-            codes.append(EXIT_USAGE)
-            continue
         except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the batch
-            print(f"ERROR: {path}: {_internal_error(exc)}")
+            error = str(exc) if isinstance(exc, ProvguardError) else _internal_error(exc)
+            print(json.dumps({"path": str(path), "error": error}) if args.format == "jsonl" else f"ERROR: {path}: {error}")
             codes.append(EXIT_USAGE)
             continue
         payload = f"{decision.payload:016x}" if decision.detected and decision.payload is not None else None
         if args.format == "jsonl":
             row = {"path": str(path), "detected": decision.detected, "payload": payload,
-                   "bit_errors": decision.bit_errors, "n_bits": decision.n_bits, "p_value": decision.p_value}
+                   "bit_errors": decision.bit_errors, "n_bits": decision.n_bits, "p_value": decision.p_value, "error": None}
             print(json.dumps(row))
         elif decision.detected:
             print(f"MARKED: {path}: payload {payload}, {decision.bit_errors}/{decision.n_bits} bit errors, "

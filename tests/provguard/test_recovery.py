@@ -147,6 +147,19 @@ def test_watermark_embed_refuses_an_output_named_for_another_format(home: Path, 
     assert proc.stderr.count("\n") == 1 and "give it a .jpg name" in proc.stderr
 
 
+def test_watermark_detect_jsonl_stays_json_for_unreadable_files(home: Path, tmp_path: Path) -> None:
+    """Every line is one JSON object with the same keys; an unreadable file fills `error` instead of failing the parse."""
+    marked, empty = tmp_path / "marked.jpg", tmp_path / "empty.jpg"
+    assert _cli("watermark", "embed", str(_photo()), "-o", str(marked), "--payload", "00000000deadbeef",
+                home=home).returncode == 0
+    empty.write_bytes(b"")
+    proc = _cli("watermark", "detect", "--format", "jsonl", str(marked), str(empty), home=home)
+    assert proc.returncode == 2
+    good, bad = (json.loads(line) for line in proc.stdout.splitlines())
+    assert good["detected"] is True and good["payload"] == "00000000deadbeef" and good["error"] is None
+    assert bad == {"path": str(empty), "error": "file is empty"}
+
+
 def _hiss(path: Path) -> Path:
     """A 4 s WAV of faint hiss (a few LSB): long enough for the audio mark, far too quiet to carry it."""
     import soundfile as sf
