@@ -148,7 +148,7 @@ def test_watermark_embed_refuses_an_output_named_for_another_format(home: Path, 
 
 
 def test_watermark_detect_jsonl_stays_json_for_unreadable_files(home: Path, tmp_path: Path) -> None:
-    """Every line is one JSON object with the same keys; an unreadable file fills `error` instead of failing the parse."""
+    """Every line is one JSON object; an unreadable file's line names its error, so a JSONL consumer keeps parsing."""
     marked, empty = tmp_path / "marked.jpg", tmp_path / "empty.jpg"
     assert _cli("watermark", "embed", str(_photo()), "-o", str(marked), "--payload", "00000000deadbeef",
                 home=home).returncode == 0
