@@ -163,45 +163,33 @@ def test_e2e_errors_are_one_line(argv: tuple[str, ...], dev_credentials, tmp_pat
     _assert_one_error_line(result)
 
 
-def _tiff_with_samples_per_pixel(data: bytes, count: int) -> bytes:
-    """A TIFF whose first directory claims `count` samples per pixel (a hostile value Pillow logs and refuses)."""
+def _tiff_with_entry_patched(data: bytes, tag: int, field: str, value: int) -> bytes:
+    """A TIFF whose first-directory entry for `tag` has its `count` or (SHORT) `value` field replaced."""
     order = "<" if data[:2] == b"II" else ">"
     out = bytearray(data)
     ifd = struct.unpack(order + "I", out[4:8])[0]
     for i in range(struct.unpack(order + "H", out[ifd : ifd + 2])[0]):
         entry = ifd + 2 + 12 * i
-        if struct.unpack(order + "H", out[entry : entry + 2])[0] == 277:  # SamplesPerPixel, a SHORT
-            out[entry + 8 : entry + 10] = struct.pack(order + "H", count)
+        if struct.unpack(order + "H", out[entry : entry + 2])[0] == tag:
+            at, fmt = (entry + 4, "I") if field == "count" else (entry + 8, "H")
+            out[at : at + struct.calcsize(fmt)] = struct.pack(order + fmt, value)
             return bytes(out)
-    raise AssertionError("no SamplesPerPixel tag")
+    raise AssertionError(f"no tag {tag}")
 
 
 def test_e2e_an_image_the_decoder_refuses_is_one_plain_line(media, dev_credentials, tmp_path: Path) -> None:  # noqa: ANN001
     """Pillow's own log record stays off stderr, and the message names no in-memory buffer object."""
     hostile = tmp_path / "hostile.tif"
-    hostile.write_bytes(_tiff_with_samples_per_pixel(media("tiff"), 61187))
+    hostile.write_bytes(_tiff_with_entry_patched(media("tiff"), 277, "value", 61187))
     result = run_subprocess("sign", hostile, "-o", tmp_path / "out.tif")
     _assert_one_error_line(result, "image/tiff")
     assert "BytesIO" not in result.err and not (tmp_path / "out.tif").exists()
 
 
-def _tiff_with_oversized_tag(data: bytes) -> bytes:
-    """A TIFF whose PlanarConfiguration entry claims a million values: Pillow warns and skips the tag."""
-    order = "<" if data[:2] == b"II" else ">"
-    out = bytearray(data)
-    ifd = struct.unpack(order + "I", out[4:8])[0]
-    for i in range(struct.unpack(order + "H", out[ifd : ifd + 2])[0]):
-        entry = ifd + 2 + 12 * i
-        if struct.unpack(order + "H", out[entry : entry + 2])[0] == 284:
-            out[entry + 4 : entry + 8] = struct.pack(order + "I", 10**6)
-            return bytes(out)
-    raise AssertionError("no PlanarConfiguration tag")
-
-
 def test_e2e_library_warnings_stay_off_stderr(media, dev_credentials, tmp_path: Path) -> None:  # noqa: ANN001
     """A readable file that makes Pillow warn gives the normal answer and a clean stderr; PROVGUARD_DEBUG shows it."""
     odd = tmp_path / "odd.tif"
-    odd.write_bytes(_tiff_with_oversized_tag(media("tiff", size=(300, 256))))
+    odd.write_bytes(_tiff_with_entry_patched(media("tiff", size=(300, 256)), 284, "count", 10**6))
     result = run_subprocess("watermark", "detect", odd)
     assert result.code == EXIT_FINDINGS and result.out.startswith("NOT MARKED") and result.err == ""
     debug = run_subprocess("watermark", "detect", odd, env={"PROVGUARD_DEBUG": "1"})
