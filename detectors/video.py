@@ -11,7 +11,7 @@ import numpy as np
 import detectors
 from detectors import DetectorError, DetectorResult
 from provguard.errors import CorruptMediaError, InputError, MediaTooLargeError, ProvguardError
-from provguard.mediaio import decoder_reason, check_video_frame, open_for_reading
+from provguard.mediaio import check_video_frame, decoder_reason, open_for_reading
 
 #: Frames scored per video, spread evenly over its length.
 DEFAULT_FRAMES = 16
