@@ -13,6 +13,7 @@ import numpy as np
 
 from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
 from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
+from provguard.orientation import from_display, matrix_orientation, to_display
 
 #: Longest audio decoded into memory, in seconds.
 DEFAULT_MAX_AUDIO_SECONDS = 3 * 3600
@@ -272,6 +273,27 @@ def check_video_frame(frame: Any, max_pixels: int = DEFAULT_MAX_VIDEO_PIXELS) ->
         raise MediaTooLargeError(f"video frames are {frame.width}x{frame.height}, over the {max_pixels}-pixel limit")
 
 
+def display_matrix(frame: Any) -> list[int] | None:
+    """A decoded video frame's display matrix (9 ints, FFmpeg's layout), or None when the stream has none."""
+    try:
+        side = frame.side_data.get("DISPLAYMATRIX")
+    except (AttributeError, KeyError, TypeError, ValueError):  # a PyAV without frame side data, or an odd entry
+        return None
+    raw = bytes(side) if side is not None else b""
+    return [int(v) for v in np.frombuffer(raw, "<i4")] if len(raw) == 36 else None
+
+
+#: Container metadata the MP4 muxer writes itself; everything else (title, comment, creation time, ...) is copied.
+_MUXER_METADATA = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder"})
+
+
+def _copy_metadata(source: Any, target: Any, skip: frozenset[str] = frozenset()) -> None:
+    """Copy a container's or stream's text metadata to the output, leaving out what the muxer writes itself."""
+    for name, value in dict(source.metadata).items():
+        if name not in skip and isinstance(value, str):
+            target.metadata[name] = value
+
+
 def transform_video(
     data: bytes,
     frame_fn: Callable[[np.ndarray, int], np.ndarray],
@@ -279,9 +301,13 @@ def transform_video(
     crf: int = 18,
     max_pixels: int = DEFAULT_MAX_VIDEO_PIXELS,
     on_frame: Callable[[int, int], None] | None = None,
+    *,
+    upright: bool = False,
 ) -> bytes:
     """Re-encode an MP4's video as H.264 with each RGB frame passed through frame_fn; audio is copied.
 
+    The display matrix (a phone's rotation) and the container's and streams' text metadata are carried over.
+    With upright, frame_fn is given each frame as a player displays it and returns it that way.
     on_frame(done, total) is called after every frame (total is the container's frame count, 0 when unknown).
     """
     import av
@@ -295,14 +321,19 @@ def transform_video(
                 raise CorruptMediaError("MP4 has no video stream")
             vin = src.streams.video[0]
             rate = vin.average_rate or vin.guessed_rate or 25
+            _copy_metadata(src, dst, _MUXER_METADATA)
             vout = dst.add_stream("libx264", rate=rate)
             vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
             vout.pix_fmt = "yuv420p"
             vout.options = {"crf": str(crf), "preset": "medium"}
+            _copy_metadata(vin, vout)
             ain = src.streams.audio[0] if src.streams.audio else None
             aout = dst.add_stream_from_template(ain) if ain is not None else None
+            if ain is not None:
+                _copy_metadata(ain, aout)
             streams = [vin] + ([ain] if ain is not None else [])
             count = 0
+            orientation = 1
             for packet in src.demux(*streams):
                 if packet.stream is ain:
                     if packet.dts is not None:
@@ -314,8 +345,14 @@ def transform_video(
                     if count > max_frames:
                         raise MediaTooLargeError(f"video has more than {max_frames} frames")
                     check_video_frame(frame, max_pixels)
-                    rgb = frame.to_ndarray(format="rgb24")
-                    new = av.VideoFrame.from_ndarray(frame_fn(rgb, count - 1), format="rgb24")
+                    if count == 1:  # the stream's rotation, written before the first frame is encoded
+                        matrix = display_matrix(frame)
+                        if matrix is not None:
+                            vout.set_display_matrix(matrix)
+                            orientation = matrix_orientation(matrix) if upright else 1
+                    rgb = to_display(frame.to_ndarray(format="rgb24"), orientation)
+                    marked = from_display(frame_fn(rgb, count - 1), orientation)
+                    new = av.VideoFrame.from_ndarray(marked, format="rgb24")
                     new.pts, new.time_base = frame.pts, frame.time_base
                     dst.mux(vout.encode(new))
                     if on_frame is not None:
@@ -326,9 +363,9 @@ def transform_video(
     return out_buf.getvalue()
 
 
-def video_keyframes(data: bytes, max_frames: int = 8) -> list[np.ndarray]:
+def video_keyframes(data: bytes, max_frames: int = 8, *, upright: bool = False) -> list[np.ndarray]:
     """Decode up to max_frames intra-coded (key) RGB frames of a video, skipping the frames between them."""
-    return iter_video_frames(data, max_frames=max_frames, keyframes_only=True)
+    return iter_video_frames(data, max_frames=max_frames, keyframes_only=True, upright=upright)
 
 
 def iter_video_frames(
@@ -339,10 +376,12 @@ def iter_video_frames(
     keyframes_only: bool = False,
     max_pixels: int = DEFAULT_MAX_VIDEO_PIXELS,
     max_bytes: int = DEFAULT_FRAME_BUFFER_BYTES,
+    upright: bool = False,
 ) -> list[np.ndarray]:
     """Decode up to max_frames RGB frames of a video, keeping every `every`-th (of the key frames alone if asked).
 
-    Frames over max_pixels are refused; no more frames are kept than fit in max_bytes (at least one).
+    Frames over max_pixels are refused; no more frames are kept than fit in max_bytes (at least one).  With upright,
+    frames are turned as a player displays them (the stream's display matrix).
     """
     import av
 
@@ -359,7 +398,8 @@ def iter_video_frames(
                     check_video_frame(frame, max_pixels)
                     if frames and (len(frames) + 1) * frame.width * frame.height * 3 > max_bytes:
                         break
-                    frames.append(frame.to_ndarray(format="rgb24"))
+                    rgb = frame.to_ndarray(format="rgb24")
+                    frames.append(to_display(rgb, matrix_orientation(display_matrix(frame))) if upright else rgb)
                     if len(frames) >= max_frames:
                         break
     except av.error.FFmpegError as exc:

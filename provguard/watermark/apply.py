@@ -18,6 +18,7 @@ from provguard.mediaio import (
     transform_video,
     video_keyframes,
 )
+from provguard.orientation import from_display, to_display
 from provguard.watermark.payload import DEFAULT_FPR, PayloadDecision
 
 #: Soft-binding algorithm names written into manifests, per media family.
@@ -60,34 +61,11 @@ def embed_media(
     if kind is MP4:
         from provguard.watermark.image import embed_image
 
-        return transform_video(data, lambda frame, _index: embed_image(frame, payload, key), on_frame=on_frame)
+        # as for images, the mark goes on the picture as displayed (a phone video's rotation)
+        return transform_video(
+            data, lambda frame, _index: embed_image(frame, payload, key), on_frame=on_frame, upright=True
+        )
     raise UnsupportedMediaError(f"{kind.mime} cannot carry a provguard watermark")
-
-
-#: EXIF orientation -> the turn a viewer applies to stored pixels (rows, columns, channels) to display them.
-_TO_DISPLAY = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: a.transpose(1, 0, 2),
-    6: lambda a: np.rot90(a, -1),
-    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
-    8: lambda a: np.rot90(a, 1),
-}
-#: The inverse turns: every orientation but 6 and 8 undoes itself.
-_FROM_DISPLAY = {**_TO_DISPLAY, 6: _TO_DISPLAY[8], 8: _TO_DISPLAY[6]}
-
-
-def to_display(pixels: np.ndarray, orientation: int) -> np.ndarray:
-    """Stored pixels turned as a viewer shows them under an EXIF orientation."""
-    turn = _TO_DISPLAY.get(orientation)
-    return np.ascontiguousarray(turn(pixels)) if turn else pixels
-
-
-def from_display(pixels: np.ndarray, orientation: int) -> np.ndarray:
-    """Displayed pixels turned back to the stored layout (the inverse of to_display)."""
-    turn = _FROM_DISPLAY.get(orientation)
-    return np.ascontiguousarray(turn(pixels)) if turn else pixels
 
 
 def _check_markable(image: DecodedImage) -> None:
@@ -118,8 +96,8 @@ def detect_media(data: bytes, kind: MediaKind, key: bytes, fpr: float = DEFAULT_
         audio = decode_audio(data, kind)
         return detect_audio(audio.samples, audio.rate, key, fpr)
     if kind is MP4:
-        frames = iter_video_frames(data, every=1, max_frames=VIDEO_DETECT_FRAMES)
-        return detect_video_frames(frames, key, fpr, video_keyframes(data, VIDEO_DETECT_KEYFRAMES))
+        frames = iter_video_frames(data, every=1, max_frames=VIDEO_DETECT_FRAMES, upright=True)
+        return detect_video_frames(frames, key, fpr, video_keyframes(data, VIDEO_DETECT_KEYFRAMES, upright=True))
     raise UnsupportedMediaError(f"{kind.mime} cannot carry a provguard watermark")
 
 

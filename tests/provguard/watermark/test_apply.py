@@ -45,9 +45,9 @@ def _moving_video(n_frames: int = 24, size: tuple[int, int] = (576, 512), seed: 
     return buf.getvalue()
 
 
-def _reencode(data: bytes, crf: int, scale: float) -> bytes:
-    """Re-encode an MP4's video as H.264 at a CRF after scaling, as a platform would."""
-    frames = iter_video_frames(data, max_frames=10_000)
+def _reencode(data: bytes, crf: int, scale: float, upright: bool = False) -> bytes:
+    """Re-encode an MP4's video as H.264 at a CRF after scaling, as a platform would (upright: rotation baked in)."""
+    frames = iter_video_frames(data, max_frames=10_000, upright=upright)
     h, w = frames[0].shape[:2]
     nw, nh = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
     buf = io.BytesIO()
@@ -85,17 +85,22 @@ def test_video_payload_survives_crf28_and_half_scale(marked_video: bytes) -> Non
     assert decision.detected and decision.payload == PAYLOAD and decision.p_value <= 1e-6
 
 
-def _photo_pan(n_frames: int = 24, size: tuple[int, int] = (640, 448)) -> bytes:
-    """An H.264 MP4 (CRF 18) of a camera panning across a real photograph, 8 px a frame."""
+def _photo_pan(n_frames: int = 24, size: tuple[int, int] = (640, 448), rotation: int = 0) -> bytes:
+    """An H.264 MP4 (CRF 18) of a camera panning across a real photograph, 8 px a frame (rotation: display matrix)."""
     from PIL import Image
 
     photo = np.asarray(Image.open(REAL_PHOTO).convert("RGB"))
     w, h = size
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
+        out.metadata["title"] = "Harbour, take 3"
+        out.metadata["creation_time"] = "2026-05-04T10:11:12.000000Z"
         video = out.add_stream("libx264", rate=12)
         video.width, video.height, video.pix_fmt = w, h, "yuv420p"
         video.options = {"crf": "18"}
+        video.metadata["language"] = "fra"
+        if rotation:
+            video.set_display_rotation(rotation)
         for i in range(n_frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(photo[32 : 32 + h, 8 * i : 8 * i + w]), format="rgb24")
             frame.pts = i
@@ -201,18 +206,6 @@ def _with_orientation(pixels: np.ndarray, orientation: int, fmt: str = "PNG", **
     return _saved(image, fmt, exif=exif.tobytes(), **kwargs)
 
 
-@pytest.mark.parametrize("orientation", range(1, 9))
-def test_display_turns_match_pillow_and_undo_each_other(orientation: int) -> None:
-    from PIL import ImageOps
-
-    from provguard.watermark.apply import from_display, to_display
-
-    pixels = np.random.default_rng(orientation).integers(0, 256, (4, 6, 3), dtype=np.uint8)
-    shown = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(_with_orientation(pixels, orientation)))))
-    assert np.array_equal(to_display(pixels, orientation), shown)
-    assert np.array_equal(from_display(shown, orientation), pixels)
-
-
 def test_a_rotated_phone_photo_keeps_its_mark_when_a_platform_bakes_the_rotation_in() -> None:
     """The mark is laid on the picture as shown, so the upright re-encode a platform makes still carries it."""
     from PIL import ImageOps
@@ -223,6 +216,31 @@ def test_a_rotated_phone_photo_keeps_its_mark_when_a_platform_bakes_the_rotation
     assert detect_media(marked, JPEG, KEY).carries(PAYLOAD)
     baked = _saved(ImageOps.exif_transpose(Image.open(io.BytesIO(marked))), "JPEG", quality=85)
     assert detect_media(baked, JPEG, KEY).carries(PAYLOAD)
+
+
+def _first_frame_rotation(data: bytes) -> int:
+    with av.open(io.BytesIO(data)) as container:
+        return next(container.decode(video=0)).rotation
+
+
+def test_a_rotated_phone_video_keeps_its_rotation_metadata_and_mark() -> None:
+    """The display matrix, title, creation time and stream language survive marking; the mark is read as shown."""
+    source = _photo_pan(rotation=-90)  # stored landscape, shown portrait: a phone held upright
+    marked = embed_media(source, MP4, PAYLOAD, KEY)
+    assert _first_frame_rotation(marked) == _first_frame_rotation(source) == -90
+    with av.open(io.BytesIO(marked)) as container:
+        assert container.metadata["title"] == "Harbour, take 3"
+        assert container.metadata["creation_time"].startswith("2026-05-04T10:11:12")
+        assert container.streams.video[0].metadata["language"] == "fra"
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (640, 448)
+    assert detect_media(marked, MP4, KEY).carries(PAYLOAD)
+
+
+def test_a_rotated_phone_video_keeps_its_mark_when_a_platform_bakes_the_rotation_in() -> None:
+    """The mark is laid on the frames as shown, so an upright re-encode at CRF 28 still carries it."""
+    baked = _reencode(embed_media(_photo_pan(rotation=-90), MP4, PAYLOAD, KEY), crf=28, scale=1.0, upright=True)
+    assert iter_video_frames(baked, max_frames=1)[0].shape[:2] == (640, 448)  # now stored portrait, no matrix
+    assert detect_media(baked, MP4, KEY).carries(PAYLOAD)
 
 
 def test_a_multi_picture_jpeg_is_marked_on_its_primary_picture() -> None:
