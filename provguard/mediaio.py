@@ -14,6 +14,7 @@ import numpy as np
 from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
 from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
 from provguard.orientation import from_display, matrix_orientation, to_display
+from provguard.wavchunks import WavChunks, wav_chunks, with_wav_chunks
 
 #: Longest audio decoded into memory, in seconds.
 DEFAULT_MAX_AUDIO_SECONDS = 3 * 3600
@@ -53,6 +54,7 @@ class DecodedAudio:
     bit_rate: int | None = None
     tags: dict[str, str] = field(default_factory=dict)  # WAV and FLAC text tags (title, artist, ...)
     id3: tuple[bytes, bytes] = (b"", b"")  # an MP3's ID3v2 tag and ID3v1 trailer, kept byte for byte
+    wav_chunks: WavChunks = field(default_factory=WavChunks)  # a WAV's other chunks (bext, iXML, cue, INFO, ...)
 
 
 def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
@@ -169,7 +171,10 @@ def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_
                     raise MediaTooLargeError(f"audio is {fh.frames / fh.samplerate:.0f} s, over the {max_seconds:.0f} s limit")
                 _check_samples(fh.frames, fh.channels, fh.samplerate)
                 samples = fh.read(dtype="float32", always_2d=True)
-                return DecodedAudio(samples, fh.samplerate, kind, subtype=fh.subtype, tags=fh.copy_metadata())
+                extra = wav_chunks(data) if kind is WAV else WavChunks()
+                return DecodedAudio(
+                    samples, fh.samplerate, kind, subtype=fh.subtype, tags=fh.copy_metadata(), wav_chunks=extra
+                )
         except (RuntimeError, sf.LibsndfileError) as exc:
             raise CorruptMediaError(f"audio cannot be decoded: {decoder_reason(exc)}") from exc
     if kind is MP3:
@@ -238,10 +243,11 @@ def encode_audio(audio: DecodedAudio, samples: np.ndarray) -> bytes:
         buf = io.BytesIO()
         fmt = "WAV" if audio.kind is WAV else "FLAC"
         with sf.SoundFile(buf, "w", audio.rate, samples.shape[1], subtype=audio.subtype, format=fmt) as out:
-            for name, value in audio.tags.items():
-                setattr(out, name, value)
+            if not audio.wav_chunks:  # a WAV's INFO tags travel byte for byte among its chunks
+                for name, value in audio.tags.items():
+                    setattr(out, name, value)
             out.write(samples)
-        return buf.getvalue()
+        return with_wav_chunks(buf.getvalue(), audio.wav_chunks)
     if audio.kind is MP3:
         encoded = _encode_mp3(samples, audio.rate, audio.bit_rate or 192_000)
         head, trailer = audio.id3
