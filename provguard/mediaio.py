@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
+from provguard.flacblocks import FlacBlocks, flac_blocks, with_flac_blocks
 from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
 from provguard.orientation import from_display, matrix_orientation, to_display
 from provguard.wavchunks import WavChunks, wav_chunks, with_wav_chunks
@@ -55,6 +56,7 @@ class DecodedAudio:
     tags: dict[str, str] = field(default_factory=dict)  # WAV and FLAC text tags (title, artist, ...)
     id3: tuple[bytes, bytes] = (b"", b"")  # an MP3's ID3v2 tag and ID3v1 trailer, kept byte for byte
     wav_chunks: WavChunks = field(default_factory=WavChunks)  # a WAV's other chunks (bext, iXML, cue, INFO, ...)
+    flac_blocks: FlacBlocks = field(default_factory=FlacBlocks)  # a FLAC's pictures, cue sheet and tags as written
 
 
 def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
@@ -171,9 +173,10 @@ def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_
                     raise MediaTooLargeError(f"audio is {fh.frames / fh.samplerate:.0f} s, over the {max_seconds:.0f} s limit")
                 _check_samples(fh.frames, fh.channels, fh.samplerate)
                 samples = fh.read(dtype="float32", always_2d=True)
-                extra = wav_chunks(data) if kind is WAV else WavChunks()
                 return DecodedAudio(
-                    samples, fh.samplerate, kind, subtype=fh.subtype, tags=fh.copy_metadata(), wav_chunks=extra
+                    samples, fh.samplerate, kind, subtype=fh.subtype, tags=fh.copy_metadata(),
+                    wav_chunks=wav_chunks(data) if kind is WAV else WavChunks(),
+                    flac_blocks=flac_blocks(data) if kind is FLAC else FlacBlocks(),
                 )
         except (RuntimeError, sf.LibsndfileError) as exc:
             raise CorruptMediaError(f"audio cannot be decoded: {decoder_reason(exc)}") from exc
@@ -243,11 +246,11 @@ def encode_audio(audio: DecodedAudio, samples: np.ndarray) -> bytes:
         buf = io.BytesIO()
         fmt = "WAV" if audio.kind is WAV else "FLAC"
         with sf.SoundFile(buf, "w", audio.rate, samples.shape[1], subtype=audio.subtype, format=fmt) as out:
-            if not audio.wav_chunks:  # a WAV's INFO tags travel byte for byte among its chunks
+            if not (audio.wav_chunks or audio.flac_blocks.has_tags):  # else the tags travel byte for byte
                 for name, value in audio.tags.items():
                     setattr(out, name, value)
             out.write(samples)
-        return with_wav_chunks(buf.getvalue(), audio.wav_chunks)
+        return with_flac_blocks(with_wav_chunks(buf.getvalue(), audio.wav_chunks), audio.flac_blocks)
     if audio.kind is MP3:
         encoded = _encode_mp3(samples, audio.rate, audio.bit_rate or 192_000)
         head, trailer = audio.id3
