@@ -13,6 +13,7 @@ import numpy as np
 
 from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
 from provguard.flacblocks import FlacBlocks, flac_blocks, with_flac_blocks
+from provguard.imagemeta import jpeg_metadata, png_metadata, with_jpeg_metadata, with_png_metadata
 from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
 from provguard.orientation import from_display, matrix_orientation, to_display
 from provguard.wavchunks import WavChunks, wav_chunks, with_wav_chunks
@@ -42,6 +43,7 @@ class DecodedImage:
     mode: str = "RGB"  # the file's own pixel mode (Pillow's name: L, RGB, CMYK, I;16, ...)
     bits: int = 8  # bits per channel in the file; pixels hold 8
     orientation: int = 1  # EXIF orientation (1-8): how a viewer turns the stored pixels for display
+    metadata: tuple[bytes, ...] = ()  # JPEG segments or PNG chunks the encoder would drop (XMP, IPTC, text, ...)
 
 
 @dataclass
@@ -90,6 +92,8 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
         if "qtables" not in args:
             args["quality"] = 95
     elif kind is WEBP:
+        if img.info.get("xmp"):
+            args["xmp"] = img.info["xmp"]
         args["lossless"] = b"VP8L" in data[12:16]
         args["quality"] = 100 if args["lossless"] else 92
     elif kind is TIFF:
@@ -100,7 +104,9 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
         img = img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
     alpha = np.asarray(img.getchannel("A")) if "A" in img.getbands() else None
     pixels = np.asarray(img.convert("RGB"))
-    return DecodedImage(pixels, kind, args, alpha, frames, mode, _bits_per_channel(img, data, kind), orientation)
+    metadata = jpeg_metadata(data) if kind is JPEG else png_metadata(data) if kind is PNG else ()
+    bits = _bits_per_channel(img, data, kind)
+    return DecodedImage(pixels, kind, args, alpha, frames, mode, bits, orientation, metadata)
 
 
 def _orientation(img: Any) -> int:
@@ -151,6 +157,10 @@ def encode_image(image: DecodedImage, pixels: np.ndarray) -> bytes:
     if fmt == "JPEG" and args.get("subsampling") is None:
         args.pop("subsampling", None)
     out.save(buf, format=fmt, **args)
+    if image.kind is JPEG:
+        return with_jpeg_metadata(buf.getvalue(), image.metadata)
+    if image.kind is PNG:
+        return with_png_metadata(buf.getvalue(), image.metadata)
     return buf.getvalue()
 
 
