@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
         args["quality"] = 100 if args["lossless"] else 92
     elif kind is TIFF:
         args["compression"] = img.info.get("compression", "raw")
+        args["tiffinfo"] = _tiff_descriptive_tags(img)
     mode, frames = img.mode, int(getattr(img, "n_frames", 1))
     orientation = _orientation(img)
     if mode in ("P", "PA"):  # a palette's transparency lives in img.info: keep it as an alpha channel
@@ -107,6 +109,24 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
     metadata = jpeg_metadata(data) if kind is JPEG else png_metadata(data) if kind is PNG else ()
     bits = _bits_per_channel(img, data, kind)
     return DecodedImage(pixels, kind, args, alpha, frames, mode, bits, orientation, metadata)
+
+
+#: TIFF tags that describe the picture (caption, names, dates, rights) as text, then XMP and IPTC as bytes.
+_TIFF_TEXT_TAGS = (269, 270, 271, 272, 285, 305, 306, 315, 316, 33432)
+_TIFF_BYTES_TAGS = (700, 33723)
+
+
+def _tiff_descriptive_tags(img: Any) -> dict[int, str | bytes]:
+    """The descriptive tags of a TIFF, for its re-encode (Pillow writes only the ones it is given)."""
+    tags: dict[int, str | bytes] = {}
+    for tag in _TIFF_TEXT_TAGS + _TIFF_BYTES_TAGS:
+        try:
+            value = img.tag_v2.get(tag)
+        except (OSError, SyntaxError, ValueError, TypeError, struct.error):  # a damaged entry is left out
+            continue
+        if isinstance(value, str if tag in _TIFF_TEXT_TAGS else bytes) and value:
+            tags[tag] = value
+    return tags
 
 
 def _orientation(img: Any) -> int:

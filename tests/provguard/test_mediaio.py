@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -158,3 +159,25 @@ def test_re_encoded_mp3_keeps_its_id3_tag_byte_for_byte() -> None:
     with av.open(io.BytesIO(again)) as container:
         assert container.metadata["title"] == "A title" and container.metadata["artist"] == "An artist"
     assert decode_audio(again, MP3).samples.shape[0] > 30000
+
+
+def test_a_tiff_keeps_its_caption_rights_xmp_and_iptc_when_marked() -> None:
+    from PIL import Image, TiffImagePlugin
+
+    from provguard.demo import synthetic_image
+    from provguard.media import TIFF
+    from provguard.watermark.apply import detect_media, embed_media
+
+    tags = {270: "Boats at dawn", 315: "Newsroom desk 4", 33432: "(c) 2026 Agency", 306: "2026:05:04 10:11:12",
+            700: b"<x:xmpmeta/>", 33723: b"\x1c\x02\x78\x00\x05hello\x00\x00\x00"}
+    ifd = TiffImagePlugin.ImageFileDirectory_v2()
+    for tag, value in tags.items():
+        ifd[tag] = value
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_image(6, (384, 320))).save(buf, "TIFF", tiffinfo=ifd, compression="tiff_lzw")
+    key = bytes(range(32))
+    marked = embed_media(buf.getvalue(), TIFF, 42, key)
+    out = Image.open(io.BytesIO(marked))
+    assert {tag: out.tag_v2.get(tag) for tag in tags} == tags
+    assert out.info["compression"] == "tiff_lzw"
+    assert detect_media(marked, TIFF, key).carries(42)
