@@ -45,6 +45,11 @@ def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
     return parts, first_other
 
 
+def jpeg_segment_bounds(data: bytes) -> list[tuple[int, int, int]]:
+    """(marker, start, end) of a JPEG's whole segments up to and including the start of scan."""
+    return _jpeg_segments(data)[0]
+
+
 def jpeg_metadata(data: bytes) -> tuple[bytes, ...]:
     """The APPn and comment segments of a JPEG that a re-encode would drop (XMP, IPTC, comments, ...)."""
     kept = []

@@ -16,6 +16,7 @@ from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedM
 from provguard.flacblocks import FlacBlocks, flac_blocks, with_flac_blocks
 from provguard.imagemeta import jpeg_metadata, png_metadata, with_jpeg_metadata, with_png_metadata
 from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
+from provguard.mpo import ExtraPictures, extra_pictures, with_extra_pictures
 from provguard.orientation import from_display, matrix_orientation, to_display
 from provguard.wavchunks import WavChunks, wav_chunks, with_wav_chunks
 
@@ -45,6 +46,7 @@ class DecodedImage:
     bits: int = 8  # bits per channel in the file; pixels hold 8
     orientation: int = 1  # EXIF orientation (1-8): how a viewer turns the stored pixels for display
     metadata: tuple[bytes, ...] = ()  # JPEG segments or PNG chunks the encoder would drop (XMP, IPTC, text, ...)
+    extra_pictures: ExtraPictures = field(default_factory=ExtraPictures)  # an MPO's gain or depth map, as stored
 
 
 @dataclass
@@ -108,7 +110,8 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
     pixels = np.asarray(img.convert("RGB"))
     metadata = jpeg_metadata(data) if kind is JPEG else png_metadata(data) if kind is PNG else ()
     bits = _bits_per_channel(img, data, kind)
-    return DecodedImage(pixels, kind, args, alpha, frames, mode, bits, orientation, metadata)
+    extras = extra_pictures(data) if kind is JPEG else ExtraPictures()
+    return DecodedImage(pixels, kind, args, alpha, frames, mode, bits, orientation, metadata, extras)
 
 
 #: TIFF tags that describe the picture (caption, names, dates, rights) as text, then XMP and IPTC as bytes.
@@ -178,7 +181,7 @@ def encode_image(image: DecodedImage, pixels: np.ndarray) -> bytes:
         args.pop("subsampling", None)
     out.save(buf, format=fmt, **args)
     if image.kind is JPEG:
-        return with_jpeg_metadata(buf.getvalue(), image.metadata)
+        return with_extra_pictures(with_jpeg_metadata(buf.getvalue(), image.metadata), image.extra_pictures)
     if image.kind is PNG:
         return with_png_metadata(buf.getvalue(), image.metadata)
     return buf.getvalue()

@@ -72,7 +72,7 @@ def _check_markable(image: DecodedImage) -> None:
     """Refuse an image that the marked re-encode could not give back whole (frames, bit depth or colour model)."""
     kind = image.kind.mime
     # re-encoding would keep the first frame alone; a JPEG's extra pictures (MPO: a phone's gain map or depth map)
-    # are not what is shown, and photos carry them often, so the JPEG is marked on its primary picture
+    # are not what is shown: the primary picture is marked and they are carried as stored (provguard.mpo)
     if image.frames > 1 and image.kind is not JPEG:
         raise WatermarkError(f"{kind} with {image.frames} frames (an animation or pages): the image watermark marks "
                              "still images only")

@@ -10,7 +10,13 @@ import pytest
 from PIL import Image, IptcImagePlugin, PngImagePlugin
 
 from provguard.demo import synthetic_image
-from provguard.imagemeta import MAX_PARTS, jpeg_metadata, png_metadata, with_jpeg_metadata, with_png_metadata
+from provguard.imagemeta import (
+    MAX_PARTS,
+    jpeg_metadata,
+    png_metadata,
+    with_jpeg_metadata,
+    with_png_metadata,
+)
 from provguard.media import JPEG, PNG, WEBP
 from provguard.watermark.apply import detect_media, embed_media
 

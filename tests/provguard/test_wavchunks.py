@@ -6,13 +6,12 @@ import io
 import struct
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 from provguard.media import WAV
 from provguard.mediaio import decode_audio
-from provguard.wavchunks import MAX_CHUNKS, WavChunks, wav_chunks, with_wav_chunks
 from provguard.watermark.apply import detect_media, embed_media
+from provguard.wavchunks import MAX_CHUNKS, WavChunks, wav_chunks, with_wav_chunks
 
 SPEECH = Path(__file__).resolve().parents[2] / "fixtures" / "speech" / "allison_vm-intro.flac"
 KEY = bytes(range(32))
