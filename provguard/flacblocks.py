@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provguard.media import id3_end
+
 _STREAMINFO, _VORBIS_COMMENT = 0, 4
 #: Blocks carried byte for byte: APPLICATION, VORBIS_COMMENT (every tag, as written), CUESHEET, PICTURE (cover art).
 _CARRIED = frozenset({2, _VORBIS_COMMENT, 5, 6})
@@ -45,8 +47,11 @@ def _walk(data: bytes) -> tuple[list[bytes], int]:
 
 
 def flac_blocks(data: bytes) -> FlacBlocks:
-    """The metadata blocks of a FLAC file that a re-encode would drop or rewrite."""
-    return FlacBlocks(tuple(b for b in _walk(data)[0] if b[0] in _CARRIED))
+    """The metadata blocks of a FLAC file that a re-encode would drop or rewrite.
+
+    An ID3v2 tag in front of the stream (where C2PA keeps a FLAC's manifest) is looked past and not carried.
+    """
+    return FlacBlocks(tuple(b for b in _walk(data[id3_end(data) :])[0] if b[0] in _CARRIED))
 
 
 def with_flac_blocks(encoded: bytes, carried: FlacBlocks) -> bytes:

@@ -83,3 +83,13 @@ def test_a_file_of_endless_empty_blocks_is_read_only_so_far() -> None:
 def test_an_output_without_stream_info_is_left_alone() -> None:
     odd = b"fLaC" + _block(4, TAGS, last=True) + b"frames"
     assert with_flac_blocks(odd, FlacBlocks((bytes([6]) + b"\x00\x00\x01x",))) == odd
+
+
+def test_a_signed_flac_keeps_its_cover_art_when_marked_again(dev_signer) -> None:
+    """C2PA puts a FLAC's manifest in an ID3 tag in front of the stream: the blocks behind it are still found."""
+    from provguard.sign import sign_bytes
+
+    signed = sign_bytes(_tagged_flac(), signer=dev_signer, watermark=False)
+    assert signed.startswith(b"ID3")
+    marked = embed_media(signed, FLAC, PAYLOAD, KEY)
+    assert _blocks(marked)[1:] == [(4, TAGS), (2, APP), (6, COVER)]
