@@ -169,6 +169,9 @@ ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "screenshot (0.75x, JPEG q80)": lambda x: _codec(_resize(x, 0.75), "JPEG", 80),
     "crop 70% + JPEG q75": lambda x: _codec(_crop(x, 0.7), "JPEG", 75),
     "resize 0.5x + JPEG q75": lambda x: _codec(_resize(x, 0.5), "JPEG", 75),
+    # beyond the list: an editor's quarter turn or mirror (or EXIF orientation dropped without turning pixels)
+    "rotate 90 deg + JPEG q80": lambda x: _codec(np.ascontiguousarray(np.rot90(x)), "JPEG", 80),
+    "mirror + JPEG q80": lambda x: _codec(np.ascontiguousarray(x[:, ::-1]), "JPEG", 80),
 }
 
 

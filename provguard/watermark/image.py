@@ -496,10 +496,24 @@ def _coarse_grid() -> tuple[tuple[float, float], ...]:
     return tuple(out)
 
 
+#: The quarter turns and mirrors of the nominal fold the detector tries besides the fold itself: a platform that
+#: drops a photo's EXIF orientation without turning its pixels, an editor's "rotate left" or "flip". The tile is
+#: square and the chip grid follows the short side, so such an edit turns the folded tile and keeps its geometry.
+_TURNS = (
+    lambda f: np.rot90(f, 1),
+    lambda f: np.rot90(f, 2),
+    lambda f: np.rot90(f, 3),
+    lambda f: f[:, ::-1],
+    lambda f: f[::-1, :],
+    lambda f: f.T,
+    lambda f: np.rot90(f, 2).T,
+)
+
+
 def _n_geometries() -> int:
-    """Geometries the detector may try: nominal, coarse grid, lattice candidates, refinement moves, polished one."""
+    """Geometries the detector may try: nominal and its turns, coarse grid, lattice candidates, refinement, polished."""
     refine = sum(len(steps) + 1 for steps in _REFINE_STEPS)  # each round's moves, then the point it moves to
-    return 1 + len(_coarse_grid()) + _COARSE_KEEP + GEOMETRY_CANDIDATES + refine + 1
+    return 1 + len(_TURNS) + len(_coarse_grid()) + _COARSE_KEEP + GEOMETRY_CANDIDATES + refine + 1
 
 
 def _coarse_candidates(plane: np.ndarray, sync: np.ndarray) -> list[tuple[float, float]]:
@@ -541,7 +555,12 @@ def detect_image(pixels: np.ndarray, key: bytes, fpr: float = DEFAULT_FPR) -> Pa
     folded = _fold_nominal(plane)
     offset, z = _sync_offset(folded, sync)
     finalists = [(folded, offset)]
-    if z < _SYNC_SURE:  # the image may have been rotated, cropped or rescaled: search the geometry
+    (turned_offset, turned_z), turned = max(
+        ((_sync_offset(f, sync), f) for f in (turn(folded) for turn in _TURNS)), key=lambda t: t[0][1]
+    )
+    if turned_z > z:  # the picture was turned a quarter or mirrored: read the turned fold too
+        finalists.append((np.ascontiguousarray(turned), turned_offset))
+    if max(z, turned_z) < _SYNC_SURE:  # the image may have been rotated, cropped or rescaled: search the geometry
         found = None
         for scale, theta in _coarse_candidates(plane, sync) + _lattice_candidates(plane):
             z = _sync_offset(_fold(plane, *_similarity(scale, theta), False), sync)[1]
@@ -563,8 +582,8 @@ def detect_image(pixels: np.ndarray, key: bytes, fpr: float = DEFAULT_FPR) -> Pa
             z0 = _sync_offset(_fold(plane, *_similarity(scale, theta), False), sync)[1] if step else z0
         folded = _fold(plane, *_similarity(scale, theta))
         finalists.append((folded, _sync_offset(folded, sync)[0]))
-    # Bonferroni over every geometry and tile offset that could have been chosen; the finalists (the nominal reading
-    # and the searched one) are among them, so the best of their decodings is covered too.
+    # Bonferroni over every geometry and tile offset that could have been chosen; the finalists (the nominal reading,
+    # its best turn and the searched one) are among them, so the best of their decodings is covered too.
     n_trials = _n_geometries() * _TP * _TP
     decisions = [codec.decode(_read_soft(f, o, key), fpr=fpr, n_trials=n_trials) for f, o in finalists]
     return min(decisions, key=lambda d: (not d.detected, d.p_value))

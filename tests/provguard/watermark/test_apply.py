@@ -243,6 +243,15 @@ def test_a_rotated_phone_video_keeps_its_mark_when_a_platform_bakes_the_rotation
     assert detect_media(baked, MP4, KEY).carries(PAYLOAD)
 
 
+def test_a_rotated_phone_photo_keeps_its_mark_when_a_platform_drops_the_rotation() -> None:
+    """A platform that strips EXIF without turning the pixels shows the photo sideways; the mark is still read."""
+    stored = np.asarray(Image.open(REAL_PHOTO).convert("RGB"))
+    marked = embed_media(_with_orientation(stored, 6, "JPEG", quality=92), JPEG, PAYLOAD, KEY)
+    stripped = _saved(Image.open(io.BytesIO(marked)), "JPEG", quality=85)  # no exif= given: the orientation is gone
+    assert Image.open(io.BytesIO(stripped)).getexif().get(0x0112) is None
+    assert detect_media(stripped, JPEG, KEY).carries(PAYLOAD)
+
+
 def test_a_multi_picture_jpeg_is_marked_on_its_primary_picture() -> None:
     """A phone JPEG with a second picture (MPO: gain or depth map) is marked, not refused as an animation."""
     photo = Image.open(REAL_PHOTO).convert("RGB")

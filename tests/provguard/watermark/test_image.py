@@ -157,6 +157,26 @@ def test_every_attack_of_the_list_is_covered() -> None:
     assert {a for a, _ in CASES} == set(ATTACKS)
 
 
+TURNS = {
+    "rotate left": lambda a: np.rot90(a, 1),
+    "rotate 180": lambda a: np.rot90(a, 2),
+    "rotate right": lambda a: np.rot90(a, 3),
+    "mirror": lambda a: a[:, ::-1],
+    "flip": lambda a: a[::-1],
+    "transpose": lambda a: a.transpose(1, 0, 2),
+    "transverse": lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+}
+
+
+@pytest.mark.parametrize("turn", TURNS)
+def test_survives_quarter_turns_and_mirrors_then_jpeg(turn: str) -> None:
+    """An editor's rotate or flip (or EXIF orientation dropped without turning the pixels), then JPEG q80."""
+    turned = _codec(np.ascontiguousarray(TURNS[turn](_marked("seeding"))), "JPEG", 80)
+    decision = detect_image(turned, KEY)
+    assert decision.detected and decision.payload == PAYLOAD and decision.p_value <= 1e-6
+    assert not detect_image(_codec(np.ascontiguousarray(TURNS[turn](_photo("seeding"))), "JPEG", 80), KEY).detected
+
+
 @pytest.mark.parametrize("name", ["astronaut", "camera", "chelsea", "coffee", "rocket", "seeding"])
 def test_unmarked_photo_is_not_detected(name: str) -> None:
     for img in (_photo(name), _codec(_photo(name), "JPEG", 75), _rotate(_photo(name), 4)):
