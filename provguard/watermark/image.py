@@ -451,11 +451,18 @@ def _spread(fine: np.ndarray) -> np.ndarray:
     return on[..., 0] + 0.5 * (on[..., 1] + np.roll(on[..., 1], 1, axis=1))
 
 
+@lru_cache(maxsize=16)
+def _template_spectrum(sync_bytes: bytes) -> np.ndarray:
+    """Conjugate spectrum of the sync pattern upsampled to the working grid (computed once per key)."""
+    um = _upsampler()
+    sync = np.frombuffer(sync_bytes, np.float32).reshape(TILE, TILE)
+    return np.conj(np.fft.fft2(um @ sync @ um.T))
+
+
 def _sync_offset(folded: np.ndarray, sync: np.ndarray) -> tuple[tuple[float, float], float]:
     """Circular offset (sub-pixel) of the sync pattern in the folded tile and its z-score."""
-    um = _upsampler()
-    template = um @ sync @ um.T
-    corr = np.real(np.fft.ifft2(np.fft.fft2(folded) * np.conj(np.fft.fft2(template))))
+    spectrum = _template_spectrum(np.ascontiguousarray(sync, np.float32).tobytes())
+    corr = np.real(np.fft.ifft2(np.fft.fft2(folded) * spectrum))
     k = int(np.argmax(corr))
     r, c = k // _TP, k % _TP
     z = (corr.flat[k] - corr.mean()) / (corr.std() + 1e-12)
