@@ -50,6 +50,11 @@ def jpeg_segment_bounds(data: bytes) -> list[tuple[int, int, int]]:
     return _jpeg_segments(data)[0]
 
 
+def jpeg_header_end(data: bytes) -> int:
+    """Where a JPEG's leading APPn and comment segments end (its first other segment); 0 when there is none."""
+    return _jpeg_segments(data)[1]
+
+
 def jpeg_metadata(data: bytes) -> tuple[bytes, ...]:
     """The APPn and comment segments of a JPEG that a re-encode would drop (XMP, IPTC, comments, ...)."""
     kept = []
@@ -67,7 +72,7 @@ def with_jpeg_metadata(encoded: bytes, segments: tuple[bytes, ...]) -> bytes:
     """A fresh JPEG with the carried segments after its own leading APPn segments; unchanged when it cannot be done."""
     if not segments:
         return encoded
-    at = _jpeg_segments(encoded)[1]
+    at = jpeg_header_end(encoded)
     return encoded[:at] + b"".join(segments) + encoded[at:] if at else encoded
 
 

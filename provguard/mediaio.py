@@ -433,6 +433,7 @@ def iter_video_frames(
             if not src.streams.video:
                 raise CorruptMediaError("file has no video stream")
             stream = src.streams.video[0]
+            orientation: int | None = None
             if keyframes_only:  # the decoder skips the frames between key frames: cheap on long videos
                 stream.codec_context.skip_frame = "NONKEY"
             for index, frame in enumerate(src.decode(stream)):
@@ -440,8 +441,9 @@ def iter_video_frames(
                     check_video_frame(frame, max_pixels)
                     if frames and (len(frames) + 1) * frame.width * frame.height * 3 > max_bytes:
                         break
-                    rgb = frame.to_ndarray(format="rgb24")
-                    frames.append(to_display(rgb, matrix_orientation(display_matrix(frame))) if upright else rgb)
+                    if orientation is None:  # the stream's rotation, as its first frame carries it
+                        orientation = matrix_orientation(display_matrix(frame)) if upright else 1
+                    frames.append(to_display(frame.to_ndarray(format="rgb24"), orientation))
                     if len(frames) >= max_frames:
                         break
     except av.error.FFmpegError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from provguard.imagemeta import jpeg_segment_bounds
+from provguard.imagemeta import jpeg_header_end, jpeg_segment_bounds
 
 _MP_ENTRY = 0xB002
 #: Most pictures one index may list.
@@ -70,10 +70,9 @@ def with_extra_pictures(encoded: bytes, extras: ExtraPictures) -> bytes:
     """A fresh primary JPEG with the index (sizes and offsets rewritten) and the extra pictures after it."""
     if not extras:
         return encoded
-    bounds = jpeg_segment_bounds(encoded)
-    at = next((s for marker, s, _ in bounds if not (0xE0 <= marker <= 0xEF or marker == 0xFE)), None)
+    at = jpeg_header_end(encoded)
     index = _index(extras.segment)
-    if at is None or index is None:
+    if not at or index is None:
         return encoded
     order, start, _ = index
     segment = bytearray(extras.segment)
