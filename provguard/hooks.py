@@ -35,6 +35,7 @@ class SigningPolicy:
     watermark_key: bytes | None = None
     store: ManifestStore | None = None
     require_watermark: bool = False  # raise WeakWatermarkError for an output whose fresh mark does not read back
+    video_fps: int = 24  # frame rate of a video output given as a bare (frames, H, W, 3) array
 
 
 #: Slack allowed outside the nominal range of float images ([0, 1]) and audio ([-1, 1]) before it is an error.
@@ -95,14 +96,55 @@ def _audio_bytes(samples: np.ndarray, rate: int) -> bytes:
     return buf.getvalue()
 
 
+#: Frame rates (frames per second) a video output may have.
+_VIDEO_FPS = (1, 120)
+
+
+def _is_frames(value: Any) -> bool:
+    """Whether a value holds video frames: a (frames, H, W, C) array, or a list or tuple of images."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 4
+    return isinstance(value, (list, tuple)) and bool(value) and all(
+        isinstance(f, np.ndarray) or hasattr(f, "save") for f in value
+    )
+
+
+def _video_bytes(frames: Any, fps: Any) -> bytes:
+    """Encode frames (uint8, or float in [0, 1], or PIL images) as an H.264 MP4 at fps."""
+    from provguard.generate.video import encode_mp4
+    from provguard.mediaio import DEFAULT_MAX_VIDEO_FRAMES
+
+    if isinstance(fps, bool) or not isinstance(fps, (int, np.integer)) or not _VIDEO_FPS[0] <= fps <= _VIDEO_FPS[1]:
+        raise InputError(f"the frame rate must be a whole number from {_VIDEO_FPS[0]} to {_VIDEO_FPS[1]}; got {fps!r}")
+    if len(frames) > DEFAULT_MAX_VIDEO_FRAMES:
+        raise InputError(f"a video output may have at most {DEFAULT_MAX_VIDEO_FRAMES} frames; got {len(frames)}")
+    pixels = [np.asarray(f.convert("RGB")) if hasattr(f, "save") else _as_uint8(np.asarray(f)) for f in frames]
+    shape = pixels[0].shape
+    if len(shape) != 3 or shape[2] != 3:
+        raise InputError(f"video frames must be RGB, shaped (H, W, 3); got {shape}")
+    if any(p.shape != shape for p in pixels):
+        raise InputError("every video frame must have the same size")
+    if shape[0] % 2 or shape[1] % 2:
+        raise InputError(f"H.264 needs an even width and height; the frames are {shape[1]}x{shape[0]}")
+    return encode_mp4(pixels, int(fps))
+
+
 def to_media_bytes(output: Any, policy: SigningPolicy) -> bytes:
-    """Turn a generator's output (PIL image, array, (samples, rate), bytes or a file path) into file bytes."""
+    """Turn a generator's output into file bytes.
+
+    Accepted: a PIL image or an HxW(xC) array; a video as (frames, fps) or a bare (frames, H, W, 3) array (at the
+    policy's video_fps); audio as (samples, rate); bytes; or a file path.
+    """
     if isinstance(output, (bytes, bytearray)):
         return bytes(output)
     if isinstance(output, (str, os.PathLike)):
         return Path(output).read_bytes()
     if isinstance(output, tuple) and len(output) == 2 and np.isscalar(output[1]):
+        if _is_frames(output[0]):
+            return _video_bytes(output[0], output[1])
         return _audio_bytes(output[0], output[1])
+    if isinstance(output, np.ndarray) and output.ndim == 4:
+        return _video_bytes(output, policy.video_fps)
     if isinstance(output, np.ndarray) or hasattr(output, "save"):
         return _image_bytes(output, policy)
     raise InputError(f"cannot sign a generator output of type {type(output).__name__}")
@@ -140,11 +182,12 @@ def signs_outputs(policy: SigningPolicy) -> Callable[[F], F]:
 
 
 class SignedPipeline:
-    """Wrap a Hugging Face diffusers pipeline: every image it returns is watermarked and signed.
+    """Wrap a Hugging Face diffusers pipeline: every image or video it returns is watermarked and signed.
 
-    The result keeps the pipeline's own output object; its `.images` become the watermarked images (decoded
-    from the signed files) and `.signed` holds the signed file bytes, so saving either keeps the evidence.
-    diffusers itself is never imported: any callable returning an object with `.images` works.
+    The result keeps the pipeline's own output object; its `.images` (or a video pipeline's `.frames`, encoded as
+    MP4 at the policy's video_fps) become the watermarked pixels (decoded from the signed files) and `.signed` holds
+    the signed file bytes, so saving either keeps the evidence.  diffusers itself is never imported: any callable
+    returning an object with `.images` or `.frames` works.
     """
 
     def __init__(self, pipeline: Any, policy: SigningPolicy, save_dir: str | os.PathLike[str] | None = None) -> None:
@@ -159,26 +202,36 @@ class SignedPipeline:
         return getattr(self.pipeline, name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the pipeline and sign every image it returns."""
+        """Run the pipeline and sign every image or video it returns."""
         from PIL import Image
 
         result = self.pipeline(*args, **kwargs)
         images = getattr(result, "images", None)
-        if images is None:
-            raise InputError("the pipeline's output has no .images to sign")
-        signed = []
-        for image in images:
-            asset = sign_output(image, self.policy, f"image-{self._count}")
-            self._count += 1
-            signed.append(asset)
-            if self.save_dir is not None:
-                from provguard.fileio import atomic_write
+        videos = getattr(result, "frames", None) if images is None else None
+        if images is None and videos is None:
+            raise InputError("the pipeline's output has no .images or .frames to sign")
+        if images is not None:
+            result.signed = [self._sign(image, "image") for image in images]
+            result.images = [Image.open(io.BytesIO(a.data or b"")).convert("RGB") for a in result.signed]
+        else:
+            from provguard.mediaio import iter_video_frames
 
-                ext = ".jpg" if self.policy.image_format.lower() in ("jpg", "jpeg") else f".{self.policy.image_format.lower()}"
-                atomic_write(self.save_dir / f"image-{self._count - 1:05d}{ext}", asset.data or b"")
-        result.images = [Image.open(io.BytesIO(a.data or b"")).convert("RGB") for a in signed]
-        result.signed = signed
+            result.signed = [self._sign((video, self.policy.video_fps), "video") for video in videos]
+            result.frames = [[Image.fromarray(f) for f in iter_video_frames(a.data or b"", max_frames=len(v))]
+                             for a, v in zip(result.signed, videos, strict=True)]
         return result
+
+    def _sign(self, output: Any, kind: str) -> SignedAsset:
+        """Sign one output, named by kind and a running count, and save it when a directory was given."""
+        asset = sign_output(output, self.policy, f"{kind}-{self._count}")
+        if self.save_dir is not None:
+            from provguard.fileio import atomic_write
+
+            fmt = self.policy.image_format.lower()
+            ext = ".mp4" if kind == "video" else ".jpg" if fmt in ("jpg", "jpeg") else f".{fmt}"
+            atomic_write(self.save_dir / f"{kind}-{self._count:05d}{ext}", asset.data or b"")
+        self._count += 1
+        return asset
 
 
 def from_diffusers(

@@ -13,7 +13,7 @@ from PIL import Image
 from provguard.demo import synthetic_image
 from provguard.errors import InputError
 from provguard.hooks import SignedPipeline, SigningPolicy, from_diffusers, signs_outputs, to_media_bytes
-from provguard.media import JPEG, PNG, WAV, sniff
+from provguard.media import JPEG, MP4, PNG, WAV, sniff
 from provguard.verify import default_options, verify_bytes
 
 
@@ -160,3 +160,72 @@ def test_int16_audio_is_read_as_pcm() -> None:
     samples = (np.sin(np.arange(16000) * 0.05) * 16000).astype(np.int16)
     decoded, rate = sf.read(io.BytesIO(to_media_bytes((samples, 16000), SigningPolicy(generator="x"))), dtype="int16")
     assert rate == 16000 and np.array_equal(decoded, samples)
+
+
+def _pan(n_frames: int = 12, size: tuple[int, int] = (288, 256), seed: int = 5) -> np.ndarray:
+    """Frames (n, H, W, 3) of a synthetic scene panning right, 4 px a frame."""
+    w, h = size
+    scene = synthetic_image(seed, (w + 4 * n_frames, h))
+    return np.stack([scene[:, 4 * i : 4 * i + w] for i in range(n_frames)])
+
+
+def _frame_rate_and_count(data: bytes) -> tuple[float, int]:
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        return float(stream.average_rate), sum(1 for _ in container.decode(stream))
+
+
+def test_video_outputs_are_encoded_marked_and_signed(dev_credentials) -> None:
+    """(frames, fps) and a bare (frames, H, W, 3) float array become signed H.264 MP4s carrying the mark."""
+    policy = SigningPolicy(generator="tiny-video@1", video_fps=8)
+
+    @signs_outputs(policy)
+    def generate_clip() -> tuple[list[Image.Image], int]:
+        return [Image.fromarray(f) for f in _pan()], 12
+
+    @signs_outputs(policy)
+    def generate_array() -> np.ndarray:
+        return _pan(seed=6).astype(np.float32) / 255.0
+
+    clip = generate_clip()
+    assert sniff(clip.data) is MP4 and _frame_rate_and_count(clip.data) == (12.0, 12)
+    _check_signed(clip.data, "tiny-video 1")
+    bare = generate_array()
+    assert _frame_rate_and_count(bare.data) == (8.0, 12)
+    _check_signed(bare.data, "tiny-video 1")
+
+
+@dataclass
+class _StandInVideoOutput:
+    frames: Any
+
+
+def test_video_pipeline_frames_are_signed_and_replaced(dev_credentials, tmp_path) -> None:
+    """A pipeline returning .frames (a batch of videos, as diffusers' video pipelines do) gets MP4s signed."""
+    batch = np.stack([_pan(seed=7), _pan(seed=8)])
+    pipe = SignedPipeline(lambda prompt: _StandInVideoOutput(frames=batch), SigningPolicy(generator="tiny-video@1"),
+                          save_dir=tmp_path)
+    result = pipe("waves at dawn")
+    assert [sniff(a.data) for a in result.signed] == [MP4, MP4]
+    for asset in result.signed:
+        _check_signed(asset.data, "tiny-video 1")
+    assert [f.name for f in sorted(tmp_path.glob("video-*.mp4"))] == ["video-00000.mp4", "video-00001.mp4"]
+    assert [len(v) for v in result.frames] == [12, 12] and result.frames[0][0].size == (288, 256)
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        ((np.zeros((4, 256, 257, 3), np.uint8), 12), "even width and height"),
+        (([np.zeros((256, 256, 3), np.uint8), np.zeros((256, 258, 3), np.uint8)], 12), "same size"),
+        ((np.zeros((4, 256, 256, 3), np.uint8), 0), "frame rate"),
+        ((np.zeros((4, 256, 256, 3), np.uint8), 12.5), "frame rate"),
+        ((np.zeros((4, 256, 256, 4), np.uint8), 12), "RGB"),
+        ((np.full((4, 256, 256, 3), 2.0, np.float32), 12), r"\[0, 1\]"),
+    ],
+)
+def test_video_outputs_outside_the_documented_form_are_refused(output: tuple, reason: str) -> None:
+    with pytest.raises(InputError, match=reason):
+        to_media_bytes(output, SigningPolicy(generator="g"))
