@@ -112,7 +112,7 @@ def _is_frames(value: Any) -> bool:
 def _video_bytes(frames: Any, fps: Any) -> bytes:
     """Encode frames (uint8, or float in [0, 1], or PIL images) as an H.264 MP4 at fps."""
     from provguard.generate.video import encode_mp4
-    from provguard.mediaio import DEFAULT_MAX_VIDEO_FRAMES
+    from provguard.mediaio import DEFAULT_MAX_VIDEO_FRAMES, DEFAULT_MAX_VIDEO_PIXELS
 
     if isinstance(fps, bool) or not isinstance(fps, (int, np.integer)) or not _VIDEO_FPS[0] <= fps <= _VIDEO_FPS[1]:
         raise InputError(f"the frame rate must be a whole number from {_VIDEO_FPS[0]} to {_VIDEO_FPS[1]}; got {fps!r}")
@@ -124,6 +124,8 @@ def _video_bytes(frames: Any, fps: Any) -> bytes:
         raise InputError(f"video frames must be RGB, shaped (H, W, 3); got {shape}")
     if any(p.shape != shape for p in pixels):
         raise InputError("every video frame must have the same size")
+    if shape[0] * shape[1] > DEFAULT_MAX_VIDEO_PIXELS:
+        raise InputError(f"video frames are {shape[1]}x{shape[0]}, over the {DEFAULT_MAX_VIDEO_PIXELS}-pixel limit")
     if shape[0] % 2 or shape[1] % 2:
         raise InputError(f"H.264 needs an even width and height; the frames are {shape[1]}x{shape[0]}")
     return encode_mp4(pixels, int(fps))

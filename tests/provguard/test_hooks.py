@@ -224,6 +224,7 @@ def test_video_pipeline_frames_are_signed_and_replaced(dev_credentials, tmp_path
         ((np.zeros((4, 256, 256, 3), np.uint8), 12.5), "frame rate"),
         ((np.zeros((4, 256, 256, 4), np.uint8), 12), "RGB"),
         ((np.full((4, 256, 256, 3), 2.0, np.float32), 12), r"\[0, 1\]"),
+        ((np.broadcast_to(np.uint8(0), (2, 4400, 7800, 3)), 12), "pixel limit"),
     ],
 )
 def test_video_outputs_outside_the_documented_form_are_refused(output: tuple, reason: str) -> None:
