@@ -15,7 +15,7 @@ import numpy as np
 from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
 from provguard.flacblocks import FlacBlocks, flac_blocks, with_flac_blocks
 from provguard.imagemeta import jpeg_metadata, png_metadata, with_jpeg_metadata, with_png_metadata
-from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
+from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, MP4, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
 from provguard.mpo import ExtraPictures, extra_pictures, with_extra_pictures
 from provguard.orientation import from_display, matrix_orientation, to_display
 from provguard.wavchunks import WavChunks, wav_chunks, with_wav_chunks
@@ -196,7 +196,7 @@ def _check_samples(frames: int, channels: int, rate: int, max_samples: int = DEF
 
 
 def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS) -> DecodedAudio:
-    """Decode WAV, FLAC or MP3 to float32 frames x channels."""
+    """Decode WAV, FLAC, MP3 or an MP4's audio track to float32 frames x channels."""
     if kind in (WAV, FLAC):
         import soundfile as sf
 
@@ -213,7 +213,7 @@ def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_
                 )
         except (RuntimeError, sf.LibsndfileError) as exc:
             raise CorruptMediaError(f"audio cannot be decoded: {decoder_reason(exc)}") from exc
-    if kind is MP3:
+    if kind in (MP3, MP4):  # an MP4's first audio track
         return _decode_with_av(data, kind, max_seconds)
     raise UnsupportedMediaError(f"cannot decode {kind.mime} audio")
 
@@ -235,8 +235,13 @@ def decoder_reason(exc: Exception) -> str:
     return _OBJECT_REPR.sub("", _OPENING.sub("", text))
 
 
-def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> DecodedAudio:
-    """Decode compressed audio through PyAV to float32 frames x channels."""
+def decode_audio_head(data: bytes, kind: MediaKind, seconds: float) -> DecodedAudio:
+    """Decode the first `seconds` of an MP3's or MP4's audio (what detection needs: the mark repeats throughout)."""
+    return _decode_with_av(data, kind, seconds, truncate=True)
+
+
+def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float, truncate: bool = False) -> DecodedAudio:
+    """Decode compressed audio through PyAV to float32 frames x channels (truncate: stop at max_seconds)."""
     import av
 
     chunks: list[np.ndarray] = []
@@ -260,6 +265,8 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float) -> Decoded
                 chunks.append(arr.astype(np.float32, copy=False))
                 total += arr.shape[0]
                 if total > max_seconds * rate:
+                    if truncate:
+                        break
                     raise MediaTooLargeError(f"audio is longer than the {max_seconds:.0f} s limit")
                 _check_samples(total, channels, rate)
     except av.error.FFmpegError as exc:
@@ -345,11 +352,14 @@ def transform_video(
     on_frame: Callable[[int, int], None] | None = None,
     *,
     upright: bool = False,
+    audio_fn: Callable[[np.ndarray, int], np.ndarray | None] | None = None,
 ) -> bytes:
     """Re-encode an MP4's video as H.264 with each RGB frame passed through frame_fn; audio is copied.
 
     The display matrix (a phone's rotation) and the container's and streams' text metadata are carried over.
-    With upright, frame_fn is given each frame as a player displays it and returns it that way.
+    With upright, frame_fn is given each frame as a player displays it and returns it that way.  With audio_fn, an
+    AAC track is decoded, passed through it (samples x channels, rate) and re-encoded as AAC at its bit rate; where
+    it returns None the track is copied as it was.
     on_frame(done, total) is called after every frame (total is the container's frame count, 0 when unknown).
     """
     import av
@@ -370,8 +380,15 @@ def transform_video(
             vout.options = {"crf": str(crf), "preset": "medium"}
             _copy_metadata(vin, vout)
             ain = src.streams.audio[0] if src.streams.audio else None
-            aout = dst.add_stream_from_template(ain) if ain is not None else None
-            if ain is not None:
+            new_audio = _new_audio_track(data, ain, audio_fn)
+            if new_audio is not None:
+                aout = dst.add_stream("aac", rate=new_audio.rate, layout="stereo" if new_audio.channels == 2 else "mono")
+                aout.bit_rate = new_audio.bit_rate
+                _copy_metadata(ain, aout)
+                _mux_audio(dst, aout, new_audio.samples)
+                ain = None  # the source's audio packets are not copied
+            elif ain is not None:
+                aout = dst.add_stream_from_template(ain)
                 _copy_metadata(ain, aout)
             streams = [vin] + ([ain] if ain is not None else [])
             count = 0
@@ -403,6 +420,49 @@ def transform_video(
     except av.error.FFmpegError as exc:
         raise CorruptMediaError(f"video cannot be decoded: {decoder_reason(exc)}") from exc
     return out_buf.getvalue()
+
+
+@dataclass(frozen=True)
+class _AudioTrack:
+    """Samples (frames x channels, float32) to encode as an MP4's AAC track."""
+
+    samples: np.ndarray
+    rate: int
+    bit_rate: int
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[1])
+
+
+def _new_audio_track(
+    data: bytes, ain: Any, audio_fn: Callable[[np.ndarray, int], np.ndarray | None] | None
+) -> _AudioTrack | None:
+    """The AAC track transformed by audio_fn, or None where it is copied as it is (no function, no AAC, None back)."""
+    if audio_fn is None or ain is None or ain.codec_context.name != "aac" or ain.codec_context.channels not in (1, 2):
+        return None
+    try:
+        track = _decode_with_av(data, MP4, DEFAULT_MAX_AUDIO_SECONDS)
+    except (CorruptMediaError, MediaTooLargeError):  # a track that cannot be read whole is copied, not lost
+        return None
+    new = audio_fn(track.samples, track.rate)
+    if new is None:
+        return None
+    return _AudioTrack(np.asarray(new, np.float32), track.rate, track.bit_rate or 128_000)
+
+
+def _mux_audio(dst: Any, stream: Any, samples: np.ndarray) -> None:
+    """Encode float samples (frames x channels) into an AAC stream of an open output, in 1 s frames."""
+    import av
+
+    step = int(stream.rate)
+    clipped = np.clip(samples, -1.0, 1.0)
+    for start in range(0, clipped.shape[0], step):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(clipped[start : start + step].T), format="fltp",
+                                           layout=stream.layout.name)
+        frame.sample_rate, frame.pts = stream.rate, start
+        dst.mux(stream.encode(frame))
+    dst.mux(stream.encode(None))
 
 
 def video_keyframes(data: bytes, max_frames: int = 8, *, upright: bool = False) -> list[np.ndarray]:

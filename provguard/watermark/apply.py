@@ -6,11 +6,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-from provguard.errors import UnsupportedMediaError, WatermarkError
+from provguard.errors import (
+    AudioTooShortError,
+    CorruptMediaError,
+    MediaTooLargeError,
+    UnsupportedMediaError,
+    WatermarkError,
+)
 from provguard.media import JPEG, MP4, MediaKind
 from provguard.mediaio import (
     DecodedImage,
     decode_audio,
+    decode_audio_head,
     decode_image,
     encode_audio,
     encode_image,
@@ -31,6 +38,8 @@ ALGORITHMS = {
 VIDEO_DETECT_FRAMES = 48
 #: Key (intra-coded) frames examined one by one: a re-encode keeps the mark best there when the content moves.
 VIDEO_DETECT_KEYFRAMES = 4
+#: Seconds of an MP4's soundtrack decoded to look for the audio mark when the frames do not show the image mark.
+SOUNDTRACK_DETECT_SECONDS = 60.0
 
 
 def algorithm_for(kind: MediaKind) -> str:
@@ -59,11 +68,17 @@ def embed_media(
         audio = decode_audio(data, kind)
         return encode_audio(audio, embed_audio(audio.samples, audio.rate, payload, key))
     if kind is MP4:
+        from provguard.watermark.audio import MIN_SECONDS, embed_audio
         from provguard.watermark.image import embed_image
+
+        def mark_audio(samples: np.ndarray, rate: int) -> np.ndarray | None:
+            """The soundtrack carries the payload too, so audio ripped from the video still points to its manifest."""
+            return embed_audio(samples, rate, payload, key) if samples.shape[0] >= MIN_SECONDS * rate else None
 
         # as for images, the mark goes on the picture as displayed (a phone video's rotation)
         return transform_video(
-            data, lambda frame, _index: embed_image(frame, payload, key), on_frame=on_frame, upright=True
+            data, lambda frame, _index: embed_image(frame, payload, key), on_frame=on_frame, upright=True,
+            audio_fn=mark_audio,
         )
     raise UnsupportedMediaError(f"{kind.mime} cannot carry a provguard watermark")
 
@@ -96,9 +111,31 @@ def detect_media(data: bytes, kind: MediaKind, key: bytes, fpr: float = DEFAULT_
         audio = decode_audio(data, kind)
         return detect_audio(audio.samples, audio.rate, key, fpr)
     if kind is MP4:
-        frames = iter_video_frames(data, every=1, max_frames=VIDEO_DETECT_FRAMES, upright=True)
-        return detect_video_frames(frames, key, fpr, video_keyframes(data, VIDEO_DETECT_KEYFRAMES, upright=True))
+        return _detect_mp4(data, key, fpr)
     raise UnsupportedMediaError(f"{kind.mime} cannot carry a provguard watermark")
+
+
+def _detect_mp4(data: bytes, key: bytes, fpr: float) -> PayloadDecision:
+    """Read the frames, then the soundtrack where the frames say nothing; the p-value counts both readings."""
+    frames = iter_video_frames(data, every=1, max_frames=VIDEO_DETECT_FRAMES, upright=True)
+    best = detect_video_frames(frames, key, fpr / 2, video_keyframes(data, VIDEO_DETECT_KEYFRAMES, upright=True))
+    if not best.detected:
+        sound = _soundtrack_decision(data, key, fpr / 2)
+        if sound is not None and sound.p_value < best.p_value:
+            best = sound
+    p_value = min(1.0, best.p_value * 2)
+    return PayloadDecision(best.detected, best.payload, best.bit_errors, best.n_bits, p_value)
+
+
+def _soundtrack_decision(data: bytes, key: bytes, fpr: float) -> PayloadDecision | None:
+    """The audio watermark read from an MP4's audio track; None without a readable track of at least MIN_SECONDS."""
+    from provguard.watermark.audio import detect_audio
+
+    try:
+        audio = decode_audio_head(data, MP4, SOUNDTRACK_DETECT_SECONDS)
+        return detect_audio(audio.samples, audio.rate, key, fpr)
+    except (AudioTooShortError, CorruptMediaError, MediaTooLargeError):  # none, too short, unreadable or too long
+        return None
 
 
 def _frame_mean(frames: list[np.ndarray]) -> np.ndarray:

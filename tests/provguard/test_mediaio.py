@@ -181,3 +181,18 @@ def test_a_tiff_keeps_its_caption_rights_xmp_and_iptc_when_marked() -> None:
     assert {tag: out.tag_v2.get(tag) for tag in tags} == tags
     assert out.info["compression"] == "tiff_lzw"
     assert detect_media(marked, TIFF, key).carries(42)
+
+
+def test_decode_audio_head_stops_early_instead_of_refusing() -> None:
+    """Detection reads a long soundtrack's first minute; decoding the whole of it is neither needed nor refused."""
+    from provguard.demo import synthetic_speechlike
+    from provguard.generate.video import encode_mp4
+    from provguard.media import MP4
+    from provguard.mediaio import decode_audio_head
+
+    frames = [np.full((64, 64, 3), v, np.uint8) for v in range(0, 240, 4)]  # 60 frames at 10 fps: 6 s
+    data = encode_mp4(frames, 10, (synthetic_speechlike(1, seconds=6.0), 16000))
+    head = decode_audio_head(data, MP4, 2.0)
+    assert 2.0 <= head.samples.shape[0] / head.rate < 2.2
+    with pytest.raises(MediaTooLargeError):
+        decode_audio(data, MP4, max_seconds=2.0)

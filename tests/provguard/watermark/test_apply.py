@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from provguard.demo import synthetic_image
-from provguard.media import JPEG, MP4, PNG, sniff
+from provguard.media import JPEG, MP3, MP4, PNG, sniff
 from provguard.mediaio import iter_video_frames, video_keyframes
 from provguard.watermark.apply import algorithm_for, detect_media, embed_media
 
@@ -250,6 +250,52 @@ def test_a_rotated_phone_photo_keeps_its_mark_when_a_platform_drops_the_rotation
     stripped = _saved(Image.open(io.BytesIO(marked)), "JPEG", quality=85)  # no exif= given: the orientation is gone
     assert Image.open(io.BytesIO(stripped)).getexif().get(0x0112) is None
     assert detect_media(stripped, JPEG, KEY).carries(PAYLOAD)
+
+
+SPEECH = Path(__file__).resolve().parents[3] / "fixtures" / "speech" / "librivox_sense_and_sensibility_0870.flac"
+
+
+def _talking_video(seconds: float = 6.0, soundtrack: np.ndarray | None = None) -> bytes:
+    """An H.264 MP4 of a photo pan at 12 fps with real speech (16 kHz) as its AAC soundtrack."""
+    import soundfile as sf
+
+    from provguard.generate.video import encode_mp4
+
+    speech = sf.read(SPEECH, dtype="float32")[0][: int(seconds * 16000)] if soundtrack is None else soundtrack
+    frames = iter_video_frames(_photo_pan(n_frames=int(seconds * 12)), max_frames=1000)
+    return encode_mp4(frames, 12, (speech, 16000))
+
+
+def test_the_soundtrack_carries_the_payload_so_ripped_audio_still_points_to_the_manifest() -> None:
+    """Marking a video marks its AAC soundtrack too: the audio alone, ripped to MP3, yields the payload."""
+    from provguard.mediaio import DecodedAudio, decode_audio, encode_audio
+    from provguard.watermark.audio import detect_audio
+
+    marked = embed_media(_talking_video(), MP4, PAYLOAD, KEY)
+    soundtrack = decode_audio(marked, MP4)
+    assert soundtrack.rate == 16000 and soundtrack.samples.shape[0] >= 6 * 16000
+    ripped = encode_audio(DecodedAudio(soundtrack.samples, 16000, MP3), soundtrack.samples)  # to MP3, 192 kbps
+    assert detect_media(ripped, MP3, KEY).carries(PAYLOAD)
+    assert not detect_audio(decode_audio(_talking_video(), MP4).samples, 16000, KEY).detected
+
+
+def test_a_video_whose_frames_lost_the_mark_is_found_by_its_soundtrack() -> None:
+    import soundfile as sf
+
+    from provguard.watermark.audio import embed_audio
+
+    speech = sf.read(SPEECH, dtype="float32")[0][: 6 * 16000]
+    video = _talking_video(soundtrack=embed_audio(speech, 16000, PAYLOAD, KEY))  # unmarked frames, marked sound
+    decision = detect_media(video, MP4, KEY)
+    assert decision.detected and decision.payload == PAYLOAD and decision.p_value <= 1e-6
+
+
+def test_a_soundtrack_too_short_to_mark_is_copied_as_it_was() -> None:
+    from provguard.mediaio import decode_audio
+
+    source = _talking_video(seconds=2.0)
+    marked = embed_media(source, MP4, PAYLOAD, KEY)
+    assert np.array_equal(decode_audio(marked, MP4).samples, decode_audio(source, MP4).samples)
 
 
 def test_a_multi_picture_jpeg_is_marked_on_its_primary_picture() -> None:
