@@ -385,7 +385,7 @@ def transform_video(
                 aout = dst.add_stream("aac", rate=new_audio.rate, layout="stereo" if new_audio.channels == 2 else "mono")
                 aout.bit_rate = new_audio.bit_rate
                 _copy_metadata(ain, aout)
-                _mux_audio(dst, aout, new_audio.samples)
+                _mux_audio(dst, aout, new_audio.samples, new_audio.start)
                 ain = None  # the source's audio packets are not copied
             elif ain is not None:
                 aout = dst.add_stream_from_template(ain)
@@ -429,6 +429,7 @@ class _AudioTrack:
     samples: np.ndarray
     rate: int
     bit_rate: int
+    start: int = 0  # where the track starts, in samples (a soundtrack may start after the picture)
 
     @property
     def channels(self) -> int:
@@ -448,11 +449,12 @@ def _new_audio_track(
     new = audio_fn(track.samples, track.rate)
     if new is None:
         return None
-    return _AudioTrack(np.asarray(new, np.float32), track.rate, track.bit_rate or 128_000)
+    start = max(0, round(float(ain.start_time * ain.time_base) * track.rate)) if ain.start_time else 0
+    return _AudioTrack(np.asarray(new, np.float32), track.rate, track.bit_rate or 128_000, start)
 
 
-def _mux_audio(dst: Any, stream: Any, samples: np.ndarray) -> None:
-    """Encode float samples (frames x channels) into an AAC stream of an open output, in 1 s frames."""
+def _mux_audio(dst: Any, stream: Any, samples: np.ndarray, first: int = 0) -> None:
+    """Encode float samples (frames x channels) into an AAC stream of an open output, in 1 s frames from `first`."""
     import av
 
     step = int(stream.rate)
@@ -460,7 +462,7 @@ def _mux_audio(dst: Any, stream: Any, samples: np.ndarray) -> None:
     for start in range(0, clipped.shape[0], step):
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(clipped[start : start + step].T), format="fltp",
                                            layout=stream.layout.name)
-        frame.sample_rate, frame.pts = stream.rate, start
+        frame.sample_rate, frame.pts = stream.rate, first + start
         dst.mux(stream.encode(frame))
     dst.mux(stream.encode(None))
 

@@ -290,6 +290,38 @@ def test_a_video_whose_frames_lost_the_mark_is_found_by_its_soundtrack() -> None
     assert decision.detected and decision.payload == PAYLOAD and decision.p_value <= 1e-6
 
 
+def _speech_onset(data: bytes) -> float:
+    """Seconds from the video's start to the first audible sample of its soundtrack, as a player times it."""
+    with av.open(io.BytesIO(data)) as container:
+        frames = list(container.decode(container.streams.audio[0]))
+    samples = np.concatenate([f.to_ndarray()[0] for f in frames])
+    return frames[0].time + int(np.argmax(np.abs(samples) > 0.02)) / frames[0].sample_rate
+
+
+def test_a_soundtrack_that_starts_late_stays_in_sync_when_marked() -> None:
+    import soundfile as sf
+
+    speech = sf.read(SPEECH, dtype="float32")[0][: 5 * 16000]
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=12)
+        video.width, video.height, video.pix_fmt = 640, 448, "yuv420p"
+        audio = out.add_stream("aac", rate=16000, layout="mono")
+        for i, rgb in enumerate(iter_video_frames(_photo_pan(n_frames=72), max_frames=1000)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        sound = av.AudioFrame.from_ndarray(speech[None, :], format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = 16000, 8000  # the voice comes in half a second after the picture
+        out.mux(audio.encode(sound))
+        out.mux(audio.encode(None))
+    source = buf.getvalue()
+    marked = embed_media(source, MP4, PAYLOAD, KEY)
+    assert abs(_speech_onset(marked) - _speech_onset(source)) < 0.002
+    assert _speech_onset(source) > 0.5
+
+
 def test_a_soundtrack_too_short_to_mark_is_copied_as_it_was() -> None:
     from provguard.mediaio import decode_audio
 
