@@ -332,6 +332,13 @@ def display_matrix(frame: Any) -> list[int] | None:
     return [int(v) for v in np.frombuffer(raw, "<i4")] if len(raw) == 36 else None
 
 
+def _first_display_matrix(data: bytes) -> list[int] | None:
+    """The display matrix of a video's first frame (its stream's rotation), read in a pass of its own."""
+    with open_for_reading(data) as probe:
+        frame = next(probe.decode(video=0), None)
+        return display_matrix(frame) if frame is not None else None
+
+
 #: Container metadata the MP4 muxer writes itself; everything else (title, comment, creation time, ...) is copied.
 _MUXER_METADATA = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder"})
 
@@ -379,6 +386,10 @@ def transform_video(
             vout.pix_fmt = "yuv420p"
             vout.options = {"crf": str(crf), "preset": "medium"}
             _copy_metadata(vin, vout)
+            matrix = _first_display_matrix(data)  # set before anything is muxed: the header is written then
+            if matrix is not None:
+                vout.set_display_matrix(matrix)
+            orientation = matrix_orientation(matrix) if upright else 1
             ain = src.streams.audio[0] if src.streams.audio else None
             new_audio = _new_audio_track(data, ain, audio_fn)
             if new_audio is not None:
@@ -392,7 +403,6 @@ def transform_video(
                 _copy_metadata(ain, aout)
             streams = [vin] + ([ain] if ain is not None else [])
             count = 0
-            orientation = 1
             for packet in src.demux(*streams):
                 if packet.stream is ain:
                     if packet.dts is not None:
@@ -404,11 +414,6 @@ def transform_video(
                     if count > max_frames:
                         raise MediaTooLargeError(f"video has more than {max_frames} frames")
                     check_video_frame(frame, max_pixels)
-                    if count == 1:  # the stream's rotation, written before the first frame is encoded
-                        matrix = display_matrix(frame)
-                        if matrix is not None:
-                            vout.set_display_matrix(matrix)
-                            orientation = matrix_orientation(matrix) if upright else 1
                     rgb = to_display(frame.to_ndarray(format="rgb24"), orientation)
                     marked = from_display(frame_fn(rgb, count - 1), orientation)
                     new = av.VideoFrame.from_ndarray(marked, format="rgb24")

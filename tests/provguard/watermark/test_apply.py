@@ -298,7 +298,8 @@ def _speech_onset(data: bytes) -> float:
     return frames[0].time + int(np.argmax(np.abs(samples) > 0.02)) / frames[0].sample_rate
 
 
-def test_a_soundtrack_that_starts_late_stays_in_sync_when_marked() -> None:
+def _phone_clip(rotation: int = 0, voice_at: int = 0) -> bytes:
+    """A 6 s photo pan with 5 s of real speech as its AAC soundtrack, starting voice_at samples (16 kHz) in."""
     import soundfile as sf
 
     speech = sf.read(SPEECH, dtype="float32")[0][: 5 * 16000]
@@ -306,6 +307,8 @@ def test_a_soundtrack_that_starts_late_stays_in_sync_when_marked() -> None:
     with av.open(buf, "w", format="mp4") as out:
         video = out.add_stream("libx264", rate=12)
         video.width, video.height, video.pix_fmt = 640, 448, "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
         audio = out.add_stream("aac", rate=16000, layout="mono")
         for i, rgb in enumerate(iter_video_frames(_photo_pan(n_frames=72), max_frames=1000)):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -313,13 +316,28 @@ def test_a_soundtrack_that_starts_late_stays_in_sync_when_marked() -> None:
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         sound = av.AudioFrame.from_ndarray(speech[None, :], format="fltp", layout="mono")
-        sound.sample_rate, sound.pts = 16000, 8000  # the voice comes in half a second after the picture
+        sound.sample_rate, sound.pts = 16000, voice_at
         out.mux(audio.encode(sound))
         out.mux(audio.encode(None))
-    source = buf.getvalue()
+    return buf.getvalue()
+
+
+def test_a_soundtrack_that_starts_late_stays_in_sync_when_marked() -> None:
+    source = _phone_clip(voice_at=8000)  # the voice comes in half a second after the picture
     marked = embed_media(source, MP4, PAYLOAD, KEY)
     assert abs(_speech_onset(marked) - _speech_onset(source)) < 0.002
     assert _speech_onset(source) > 0.5
+
+
+def test_a_rotated_video_with_a_marked_soundtrack_keeps_its_rotation() -> None:
+    """The rotation is written before the re-encoded soundtrack's first packets, which start the file."""
+    from provguard.mediaio import decode_audio
+    from provguard.watermark.audio import detect_audio
+
+    marked = embed_media(_phone_clip(rotation=-90), MP4, PAYLOAD, KEY)
+    assert _first_frame_rotation(marked) == -90
+    assert detect_audio(decode_audio(marked, MP4).samples, 16000, KEY).carries(PAYLOAD)
+    assert detect_media(marked, MP4, KEY).carries(PAYLOAD)
 
 
 def test_a_soundtrack_too_short_to_mark_is_copied_as_it_was() -> None:
