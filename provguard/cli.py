@@ -262,8 +262,7 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     from provguard.progress import Progress
     from provguard.sign import sign
 
-    frames = Progress("watermarking video frames")
-    try:
+    with Progress("watermarking video frames") as frames:
         result = sign(
             args.input,
             args.output,
@@ -277,8 +276,6 @@ def _cmd_sign(args: argparse.Namespace) -> int:
             require_watermark=args.require_watermark,
             on_frame=frames.on_item,
         )
-    finally:
-        frames.close()
     mark = f", watermark payload {result.watermark_payload}" if result.watermark_payload else ""
     print(f"signed: {result.path} ({result.media_type}, {result.size} bytes{mark})")
     if result.watermark_reads_back is False:
@@ -358,11 +355,8 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
         data, kind = read_media(args.input)
         check_output_name(args.output, kind)
         check_structure(data, kind)
-        frames = Progress("watermarking video frames")
-        try:
+        with Progress("watermarking video frames") as frames:
             marked = embed_media(data, kind, payload, key, frames.on_item)
-        finally:
-            frames.close()
         atomic_write(args.output, marked)
         print(f"watermarked: {args.output} (payload {payload:016x})")
         check = detect_media(marked, kind, key)

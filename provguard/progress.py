@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Self, TextIO
 
 
 class Progress:
@@ -31,6 +31,14 @@ class Progress:
         if self.enabled and self.done:
             self.stream.write("\n")
             self.stream.flush()
+
+    def __enter__(self) -> Self:
+        """The progress line itself, closed when the block ends."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Finish the line, whether the work ended or failed."""
+        self.close()
 
     def on_item(self, done: int, total: int) -> None:
         """Callback form for work that reports (done, total so far, 0 when unknown), as video watermarking does."""
