@@ -207,6 +207,32 @@ def _speed(x: np.ndarray, factor: float) -> np.ndarray:
     return signal.resample_poly(x, 1000, round(1000 * factor)).astype(np.float32)
 
 
+def tempo_change(x: np.ndarray, rate: int, factor: float) -> np.ndarray:
+    """Tempo change that keeps the pitch (ffmpeg's atempo through PyAV, as an editor's "change tempo"); factor > 1 is faster."""
+    graph = av.filter.Graph()
+    source = graph.add_abuffer(sample_rate=rate, format="flt", layout="mono", time_base=f"1/{rate}")
+    stretch = graph.add("atempo", f"{factor}")
+    sink = graph.add("abuffersink")
+    source.link_to(stretch)
+    stretch.link_to(sink)
+    graph.configure()
+    out: list[np.ndarray] = []
+    samples = np.ascontiguousarray(x, dtype=np.float32).reshape(1, -1)
+    for start in [*range(0, samples.shape[1], 8192), None]:
+        if start is None:
+            graph.push(None)
+        else:
+            frame = av.AudioFrame.from_ndarray(samples[:, start : start + 8192].copy(), format="flt", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            graph.push(frame)
+        while True:
+            try:
+                out.append(graph.pull().to_ndarray().reshape(-1))
+            except (av.error.BlockingIOError, av.error.EOFError):
+                break
+    return np.concatenate(out)
+
+
 def _cut(x: np.ndarray, rate: int, rng: np.random.Generator, seconds: float = 3.0) -> np.ndarray:
     n = int(seconds * rate)
     start = int(rng.integers(0, max(1, len(x) - n)))
@@ -236,6 +262,8 @@ def attacks(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray], np.nda
         "shift": lambda x: _shift(x, RATE, rng),
         "speed 0.95": lambda x: _speed(x, 0.95),
         "speed 1.05": lambda x: _speed(x, 1.05),
+        "tempo 0.95 (pitch kept)": lambda x: tempo_change(x, RATE, 0.95),
+        "tempo 1.05 (pitch kept)": lambda x: tempo_change(x, RATE, 1.05),
         "aac 64k + speed 1.03": lambda x: _speed(codec_roundtrip(x, RATE, "aac", 64_000)[0], 1.03),
     }
 
