@@ -556,7 +556,7 @@ def embed_audio(
 ) -> np.ndarray:
     """Return the samples with a keyed 64-bit payload watermarked in (same shape and dtype).
 
-    strength scales the mark's amplitude (1.0, the default, aims at TARGET_SNR_DB; the result never goes
+    strength scales the mark's amplitude (1.0, the default, gives FILL_SNR_DB; the result never goes
     below SNR_FLOOR_DB unless strength > 1).  Long inputs are processed in chunks of chunk_blocks blocks, so
     the working memory stays bounded whatever the length.
     """
