@@ -635,18 +635,23 @@ def _sync_scores(f: np.ndarray, g: np.ndarray, key: bytes) -> np.ndarray:
     return num / math.sqrt(max(den, _EPS))
 
 
+def _hypothesis(speed: float, tempo: bool) -> tuple[float, bool]:
+    """Canonical form of a speed hypothesis: speed rounded (a cache key), and no tempo flag at speed 1."""
+    speed = round(float(speed), 7)
+    return speed, bool(tempo) and speed != 1.0
+
+
 class _Received:
     """The received clip's 16 kHz power spectrogram, with folded features cached per speed factor."""
 
     def __init__(self, power: np.ndarray) -> None:
         self.power = power
         self.cum_f = _freq_cumsum(power)
-        self._folds: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        self._folds: dict[tuple[float, bool], tuple[np.ndarray, np.ndarray]] = {}
 
     def fold(self, speed: float, tempo: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Block-folded weighted features at a speed factor (tempo: the pitch was kept)."""
-        speed = round(float(speed), 7)
-        tempo = tempo and speed != 1.0
+        speed, tempo = _hypothesis(speed, tempo)
         if (speed, tempo) not in self._folds:
             energy = _slot_energy(self.power, speed, self.cum_f, 1.0 if tempo else speed)
             self._folds[speed, tempo] = _fold(*_tile_features(energy))
@@ -654,9 +659,10 @@ class _Received:
 
     def align(self, speed: float, key: bytes, tempo: bool = False) -> _Alignment:
         """Best block offset at a speed factor."""
+        speed, tempo = _hypothesis(speed, tempo)
         z = _sync_scores(*self.fold(speed, tempo), key)
         o = int(np.argmax(z))
-        return _Alignment(float(z[o]), round(float(speed), 7), o, tempo and round(float(speed), 7) != 1.0)
+        return _Alignment(float(z[o]), speed, o, tempo)
 
 
 def _loudest(energy: np.ndarray, length: int) -> int:
