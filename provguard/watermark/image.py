@@ -531,9 +531,9 @@ def _coarse_candidates(plane: np.ndarray, sync: np.ndarray) -> list[tuple[float,
     y = np.arange(hc, dtype=np.float32)[:, None] - np.float32(hc / 2)
     x = np.arange(wc, dtype=np.float32)[None, :] - np.float32(wc / 2)
     flat = pc.ravel()
-    sync_f = np.conj(np.fft.fft2(sync))
-    scored = []
-    for scale, theta in _coarse_grid():
+    grid = _coarse_grid()
+    folds = np.empty((len(grid), TILE, TILE))
+    for i, (scale, theta) in enumerate(grid):
         if theta == 0.0:  # separable: bin rows and columns on their own
             a = np.floor(y[:, 0] / np.float32(scale) + 0.5).astype(np.int64) % TILE
             b = np.floor(x[0] / np.float32(scale) + 0.5).astype(np.int64) % TILE
@@ -541,15 +541,15 @@ def _coarse_candidates(plane: np.ndarray, sync: np.ndarray) -> list[tuple[float,
             r_bin[a, np.arange(hc)] = 1.0
             c_bin = np.zeros((wc, TILE), np.float32)
             c_bin[np.arange(wc), b] = 1.0
-            folded = (r_bin @ pc @ c_bin).astype(np.float64)
+            folds[i] = r_bin @ pc @ c_bin
         else:
             c, sn = np.float32(math.cos(theta) / scale), np.float32(math.sin(theta) / scale)
             a = np.floor(c * y + sn * x + 0.5).astype(np.int32) % TILE
             b = np.floor(c * x - sn * y + 0.5).astype(np.int32) % TILE
-            folded = np.bincount((a * TILE + b).ravel(), weights=flat, minlength=TILE * TILE).reshape(TILE, TILE)
-        corr = np.real(np.fft.ifft2(np.fft.fft2(folded) * sync_f))
-        scored.append(((corr.max() - corr.mean()) / (corr.std() + 1e-12), scale, theta))
-    scored.sort(reverse=True)
+            folds[i] = np.bincount((a * TILE + b).ravel(), weights=flat, minlength=TILE * TILE).reshape(TILE, TILE)
+    corr = np.real(np.fft.ifft2(np.fft.fft2(folds) * np.conj(np.fft.fft2(sync))))  # every hypothesis in one batch
+    z = (corr.max(axis=(1, 2)) - corr.mean(axis=(1, 2))) / (corr.std(axis=(1, 2)) + 1e-12)
+    scored = sorted(zip(z.tolist(), (sc for sc, _ in grid), (th for _, th in grid)), reverse=True)
     return [(sc, th) for _, sc, th in scored[:_COARSE_KEEP]]
 
 

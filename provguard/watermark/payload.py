@@ -261,8 +261,25 @@ class PayloadCodec:
 
     def encode(self, payload: int) -> np.ndarray:
         """Channel bits (0/1 uint8, length n_coded) for a payload."""
-        mother = _conv_encode(self._info_bits(payload))
-        return mother[self._source] ^ self._mask
+        return self._channel_bits(self._info_bits(payload))
+
+    def _any_codeword_can_pass(self, soft: np.ndarray, best_info: np.ndarray, fpr: float, n_trials: int) -> bool:
+        """False when no codeword at all can reach fpr: neither the best-correlated one nor the fewest-errors one.
+
+        best_info is the soft Viterbi path (the codeword correlating best with soft); a hard-decision Viterbi finds the
+        codeword with the fewest bit errors.  Every path the list decoder could offer scores no better on either test,
+        so when both bests fail, the list is not worth decoding (unmarked content: most reads).
+        """
+        hard = np.sign(soft)
+        fewest = _viterbi(np.bincount(self._source, weights=hard * self._sign, minlength=MOTHER_BITS))
+        errors = int(np.count_nonzero(((hard > 0) != (self._channel_bits(fewest) == 1)) & (hard != 0)))
+        p_hard = false_positive_probability(int(np.count_nonzero(hard)), errors, n_trials=n_trials)
+        p_soft = _sign_test_p_value(soft, self._channel_bits(best_info), n_trials)
+        return 2.0 * min(p_hard, p_soft) <= fpr
+
+    def _channel_bits(self, info: np.ndarray) -> np.ndarray:
+        """Channel bits of any info-bit path (its CRC need not check)."""
+        return _conv_encode(info)[self._source] ^ self._mask
 
     def decode(
         self, soft: np.ndarray, fpr: float = DEFAULT_FPR, n_trials: int = 1, list_size: int = LIST_SIZE
@@ -282,7 +299,7 @@ class PayloadCodec:
             return PayloadDecision(False, None, 0, 0, 1.0)
         llr = np.bincount(self._source, weights=soft * self._sign, minlength=MOTHER_BITS)
         info = _viterbi(llr)
-        if not _crc_checks(info) and list_size > 1:
+        if not _crc_checks(info) and list_size > 1 and self._any_codeword_can_pass(soft, info, fpr, n_trials):
             info = next((path for path in _list_viterbi(llr, list_size) if _crc_checks(path)), info)
         payload = _bits_to_int(info[:PAYLOAD_BITS])
         expected = self.encode(payload)
