@@ -57,7 +57,7 @@ _SOURCES = [
 #: scikit-image's sample photos: an installed scikit-image, or its wheel unpacked where SKIMAGE_DATA_DIR points
 #: (`pip download --no-deps scikit-image==0.26.0 -d W && unzip W/scikit_image-*.whl 'skimage/data/*' -d W`).
 _SKIMAGE_DIRS = [d for d in (os.environ.get("SKIMAGE_DATA_DIR"), "/tmp/wheels/x/skimage/data") if d]
-#: Close-up texture scans (CC0Textures) among the photos: reported apart as well as in the totals.
+#: Close-up texture scans (brick, gravel: CC0Textures; grass: DeviantArt; all CC0) among the photos: reported apart too.
 TEXTURES = {"brick", "grass", "gravel"}
 
 

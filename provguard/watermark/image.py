@@ -7,8 +7,9 @@ keyed signs) repeats over the whole image, is interpolated bilinearly to pixels 
 Amplitudes are shaped twice: per chip by a perceptual mask that predicts SSIM's loss from each chip's mean and
 variance (flat and dark areas get less), and per coded bit by informed embedding: the detector's readout of the
 unmarked image is computed at embedding time, and each bit gets the amplitude that lifts it over that host
-interference (bits too costly to save are left to the error-correcting code). The RMS change is capped at
-``strength`` grey levels (PSNR >= 40.1 dB at the default) and lowered further when SSIM would fall.
+interference (bits too costly to save are left to the error-correcting code; on busy texture, where the host
+outweighs the whole budget, the costliest bits are given up until the rest keep a margin). The RMS change is capped
+at ``strength`` grey levels (PSNR >= 40.1 dB at the default) and lowered further when SSIM would fall.
 
 Detection: luma is resampled to 2 pixels per nominal chip, high-passed and contrast-normalised, and all tiles are
 averaged into one (folded) at the nominal geometry; a circular correlation with the sync pattern gives the tile
@@ -17,7 +18,8 @@ coherent one (every pure rescale and every pure rotation on a grid, folded at on
 the sync, which finds weak marks) and one on the whitened autocorrelation (the tiling's lattice peaks, any mix of
 scale and rotation). The candidates are folded at full resolution and tested against the sync, and the winner is
 polished by parabola fits of the sync z-score along scale and angle. The chips are read at the sub-pixel offset
-(soft values clipped) and decoded by PayloadCodec for the nominal and the searched geometry; the better decoding wins,
+(soft values clipped at a multiple of their median magnitude, so that given-up bits, read strongly wrong, weigh
+little) and decoded by PayloadCodec for the nominal and the searched geometry; the better decoding wins,
 and its p-value covers every geometry and offset the detector could have tried.
 """
 
@@ -86,8 +88,13 @@ _SSIM_CALIBRATION = 0.7  # measured 1 - SSIM over the model's prediction (0.65 +
 _DAMPING = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 _KAPPA = 4.0 / 9.0  # mean square of a bilinear interpolation of independent +-1 chips
 _AMP_MIN, _AMP_MAX = 0.3, 3.0  # informed embedding: payload chip amplitude range, relative to uniform
-_SOFT_CLIP = 2.0  # soft bits are clipped to this many standard deviations before decoding
+_SOFT_CLIP = 1.5  # soft bits are clipped to this many times their median magnitude before decoding
 _ISS_ITERS, _ISS_STEP, _ISS_MARGINS = 5, 0.8, 12
+#: Predicted share of coded bits read right (unattacked) below which informed embedding gives bits up to fit the
+#: budget, and the share the chosen margin must keep when it does (the code corrects the rest; its soft clip bounds
+#: what a given-up bit, read strongly wrong, can weigh).
+_ISS_ACCURACY_OK, _ISS_ACCURACY_MIN = 0.95, 0.85
+_GIVE_UP_ROUNDS, _GIVE_UP_ITERS = 3, 2
 _TP = TILE * _WP  # tile period in working pixels
 
 
@@ -243,6 +250,33 @@ def _chip_mask(
     return mask, strength * min(1.0, math.sqrt(_SSIM_LOSS / loss))
 
 
+class _BitReadout:
+    """The detector's predicted readout of every coded bit for a batch of candidate tiles, at embedding time."""
+
+    def __init__(self, key: bytes, payload: int, host: np.ndarray, gain: np.ndarray, n_batch: int) -> None:
+        _, self.payload_idx, self.chip_bit, self.chip_sign, codec = _layout(key)
+        self.bit_sign = codec.encode(payload).astype(np.float64) * 2 - 1
+        self.direction = self.bit_sign[self.chip_bit] * self.chip_sign  # +-1: the sign each payload chip should read
+        self.host_bit = np.bincount(
+            self.chip_bit, weights=host.reshape(-1)[self.payload_idx] * self.chip_sign, minlength=CODED_BITS
+        )
+        self.gain = gain
+        self.n_batch = n_batch
+        # chip -> coded bit as a sparse sum over the whole batch, done with one bincount
+        self._batch_bits = (self.chip_bit[None, :] + CODED_BITS * np.arange(n_batch)[:, None]).ravel()
+
+    def per_bit(self, chip_values: np.ndarray) -> np.ndarray:
+        """Sum payload-chip values (n x payload chips, n <= n_batch) into their coded bits (n x CODED_BITS)."""
+        n = chip_values.shape[0]
+        out = np.bincount(self._batch_bits[: chip_values.size], weights=chip_values.ravel(), minlength=CODED_BITS * n)
+        return out.reshape(n, CODED_BITS)
+
+    def margins(self, u: np.ndarray) -> np.ndarray:
+        """Each bit's readout, host included, in the direction it should read (n x CODED_BITS for n tiles)."""
+        read = _readout_model(u.reshape(-1, TILE, TILE), self.gain).reshape(u.shape[0], -1)[:, self.payload_idx]
+        return self.bit_sign * (self.host_bit + self.per_bit(read * self.chip_sign))
+
+
 def _informed_amplitudes(
     key: bytes, payload: int, host: np.ndarray, gain: np.ndarray, weight: np.ndarray, strength: float
 ) -> np.ndarray:
@@ -251,11 +285,10 @@ def _informed_amplitudes(
     Informed (host-aware) spread spectrum: the detector's readout of the unmarked image is known at embedding time,
     so each bit's chips get just the amplitude that lifts its readout to a common margin; bits that would cost more
     than _AMP_MAX are left at _AMP_MIN for the error-correcting code. The largest margin that fits the budget wins
-    (margins are tried as a batch).
+    (margins are tried as a batch). Where the host outweighs the budget (busy texture everywhere), that rule leaves
+    too many bits wrong, and the costliest bits are given up instead until each margin fits (_give_up_to_fit).
     """
-    sync, payload_idx, chip_bit, chip_sign, codec = _layout(key)
-    bit_sign = codec.encode(payload).astype(np.float64) * 2 - 1
-    direction = bit_sign[chip_bit] * chip_sign  # +-1: the sign each payload chip should read
+    sync, payload_idx, chip_bit, _, _ = _layout(key)
     weight = weight.reshape(-1)
     u0 = strength / math.sqrt(_KAPPA * weight.sum())  # uniform amplitude that meets the budget
     sync_u = sync.reshape(-1) * u0
@@ -264,28 +297,70 @@ def _informed_amplitudes(
     local_gain = (um.T @ gain @ um) / (um.T @ np.ones_like(gain) @ um)
     diag = (_readout_model(_unit_impulse(), np.ones_like(gain))[0, 0] * local_gain).reshape(-1)
     per_bit_gain = np.bincount(chip_bit, weights=diag[payload_idx], minlength=CODED_BITS)
-    host_bit = np.bincount(chip_bit, weights=host.reshape(-1)[payload_idx] * chip_sign, minlength=CODED_BITS)
-    a_min, a_max = _AMP_MIN * u0, _AMP_MAX * u0
     taus = np.linspace(0.0, float(np.median(per_bit_gain)) * u0 * _AMP_MAX, _ISS_MARGINS)[:, None]
-    n_pay = payload_idx.size
-    amp = np.full((taus.size, n_pay), u0)
+    readout = _BitReadout(key, payload, host, gain, taus.size)
+    a_min, a_max = _AMP_MIN * u0, _AMP_MAX * u0
+    amp = np.full((taus.size, payload_idx.size), u0)
     u = np.tile(sync_u, (taus.size, 1))
-    # chip -> coded bit as a sparse sum, done with one bincount over the batch
-    batch_bits = (chip_bit[None, :] + CODED_BITS * np.arange(taus.size)[:, None]).ravel()
     for _ in range(_ISS_ITERS):
-        u[:, payload_idx] = amp * direction
-        read = _readout_model(u.reshape(-1, TILE, TILE), gain).reshape(taus.size, -1)[:, payload_idx]
-        read_bit = np.bincount(batch_bits, weights=(read * chip_sign).ravel(), minlength=CODED_BITS * taus.size)
-        need = taus - bit_sign * (host_bit + read_bit.reshape(taus.size, CODED_BITS))
+        u[:, payload_idx] = amp * readout.direction
+        need = taus - readout.margins(u)
         amp = amp + _ISS_STEP * (need / per_bit_gain)[:, chip_bit]
         amp = np.where(amp > a_max, a_min, np.maximum(amp, a_min))  # a bit too costly to save is given up
-    u[:, payload_idx] = amp * direction
+    u[:, payload_idx] = amp * readout.direction
     energy = (u[:, payload_idx] ** 2) @ weight[payload_idx]
     fits = np.nonzero(energy <= budget)[0]
-    best = u[fits[-1] if fits.size else 0].copy()
-    if not fits.size:  # even a zero margin is over budget: shrink the payload chips to fit
-        best[payload_idx] *= math.sqrt(max(budget, 0.0) / float(energy[0]))
+    if fits.size:
+        best = u[fits[-1]].copy()
+        if float(np.mean(readout.margins(best[None]) > 0)) >= _ISS_ACCURACY_OK:
+            return best.reshape(TILE, TILE)
+    u = _give_up_to_fit(readout, u, amp, taus, weight, budget, per_bit_gain, a_min)
+    accuracy = np.mean(readout.margins(u) > 0, axis=1)
+    good = np.nonzero(accuracy >= _ISS_ACCURACY_MIN)[0]
+    best = u[good[-1] if good.size else int(np.argmax(accuracy))].copy()
+    energy_best = float((best[payload_idx] ** 2) @ weight[payload_idx])
+    if energy_best > budget:  # the last correction overshot a little
+        best[payload_idx] *= math.sqrt(max(budget, 0.0) / energy_best)
     return best.reshape(TILE, TILE)
+
+
+def _give_up_to_fit(
+    readout: _BitReadout,
+    u: np.ndarray,
+    amp: np.ndarray,
+    taus: np.ndarray,
+    weight: np.ndarray,
+    budget: float,
+    per_bit_gain: np.ndarray,
+    a_min: float,
+) -> np.ndarray:
+    """For every margin of the batch, give up the costliest bits until the rest fits the budget (water-filling).
+
+    Each round gives up, per margin, the bits whose energy would pay for the excess, then re-levels the kept bits
+    (their readouts interact through the detector's filters) with the given-up ones held at the floor amplitude.
+    """
+    payload_idx, chip_bit = readout.payload_idx, readout.chip_bit
+    w_pay = weight[payload_idx]
+    floor_cost = a_min**2 * np.bincount(chip_bit, weights=w_pay, minlength=CODED_BITS)
+    given_up = np.zeros((taus.size, CODED_BITS), bool)
+    for _ in range(_GIVE_UP_ROUNDS):
+        cost = readout.per_bit(amp**2 * w_pay)
+        excess = cost.sum(axis=1) - budget
+        saving = np.where(given_up, 0.0, cost - floor_cost)
+        order = np.argsort(-saving, axis=1)
+        cumulative = np.cumsum(np.take_along_axis(saving, order, axis=1), axis=1)
+        n_drop = np.where(excess > 0, (cumulative < excess[:, None]).sum(axis=1) + 1, 0)
+        dropped = np.zeros_like(given_up)
+        np.put_along_axis(dropped, order, np.arange(CODED_BITS)[None, :] < n_drop[:, None], axis=1)
+        given_up |= dropped
+        held = given_up[:, chip_bit]
+        amp = np.where(held, a_min, amp)
+        for _ in range(_GIVE_UP_ITERS):
+            u[:, payload_idx] = amp * readout.direction
+            need = taus - readout.margins(u)
+            amp = np.where(held, a_min, np.maximum(amp + _ISS_STEP * (need / per_bit_gain)[:, chip_bit], a_min))
+    u[:, payload_idx] = amp * readout.direction
+    return u
 
 
 @lru_cache(maxsize=1)
@@ -386,7 +461,7 @@ def _lattice_candidates(plane: np.ndarray) -> list[tuple[float, float]]:
     Scale and rotation are searched on a grid, each hypothesis scored by the autocorrelation summed over the
     lattice points it predicts; the best local maxima are refined on a finer grid.
     """
-    reach = int(math.ceil(_TP * MAX_SCALE_CHANGE * 2.3)) + 2
+    reach = math.ceil(_TP * MAX_SCALE_CHANGE * 2.3) + 2
     reach = min(reach, max(plane.shape) - 1)
     acf = _autocorrelation(plane, reach)
     scales = np.exp(np.arange(-math.log(MAX_SCALE_CHANGE), math.log(MAX_SCALE_CHANGE), _SCALE_STEP))
@@ -473,16 +548,17 @@ def _sync_offset(folded: np.ndarray, sync: np.ndarray) -> tuple[tuple[float, flo
 
 def _read_soft(folded: np.ndarray, offset: tuple[float, float], key: bytes) -> np.ndarray:
     """Soft coded bits from the folded tile at a (sub-pixel) sync offset."""
-    sync, payload_idx, chip_bit, chip_sign, _ = _layout(key)
+    _, payload_idx, chip_bit, chip_sign, _ = _layout(key)
     um = _upsampler()
     f = np.fft.fftfreq(_TP)
     shift = np.exp(2j * np.pi * (f[:, None] * offset[0] + f[None, :] * offset[1]))
     aligned = np.real(np.fft.ifft2(np.fft.fft2(folded) * shift))
     chips = (um.T @ aligned @ um).reshape(-1)
     soft = np.bincount(chip_bit, weights=chips[payload_idx] * chip_sign, minlength=CODED_BITS)
-    scale = float(np.std(soft))
-    # Saturate: a few bits are read strongly wrong (the host outweighs them where informed embedding gave them up),
-    # and unbounded values would let them steer the Viterbi decoder.
+    scale = float(np.median(np.abs(soft)))
+    # Saturate: some bits are read strongly wrong (the host outweighs them where informed embedding gave them up),
+    # and unbounded values would let them steer the Viterbi decoder. The scale is the typical magnitude, which such
+    # outliers do not inflate (a standard deviation would, and shrink the bits read right).
     return np.clip(soft / scale, -_SOFT_CLIP, _SOFT_CLIP) if scale > 0 else soft
 
 
