@@ -89,7 +89,7 @@ _SKIMAGE_FILES: tuple[tuple[str, str, str], ...] = (
     ("motorcycle_left.png", "BSD-3-Clause", "Middlebury 2014 stereo benchmark (Scharstein et al.), via scikit-image"),
     ("motorcycle_right.png", "BSD-3-Clause", "Middlebury 2014 stereo benchmark (Scharstein et al.), via scikit-image"),
     ("brick.png", "CC0-1.0", "CC0Textures Bricks25, via scikit-image"),
-    ("grass.png", "CC0-1.0", "CC0Textures, via scikit-image"),
+    ("grass.png", "CC0-1.0", "linolafett on DeviantArt (Grass 01), via scikit-image"),
     ("gravel.png", "CC0-1.0", "CC0Textures Gravel04, via scikit-image"),
 )
 _CODEC2 = "usr/share/codec2/"
