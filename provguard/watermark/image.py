@@ -85,7 +85,7 @@ _ANGLE_STEP = 0.2  # degrees
 _LATTICE_POINTS = ((1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2))
 
 _WP = 2  # working pixels per nominal chip
-_HP_SIGMA = 1.5  # whitening high-pass (working pixels)
+_HP_SIGMA = 1.5  # the detail high-pass (working pixels)
 _NORM_SIGMA = 3.0  # window of the local contrast normalisation
 _NORM_FLOOR = 2.0  # grey levels added to the local detail level before dividing
 _WHITEN_SMOOTH = 9  # spectrum bins over which the plane's power is averaged before whitening
@@ -650,7 +650,6 @@ def _n_geometries() -> int:
     return 1 + len(_TURNS) + len(_coarse_grid()) + _COARSE_KEEP + GEOMETRY_CANDIDATES + refine + polished
 
 
-
 def _coarse_candidates(plane: np.ndarray, sync: np.ndarray) -> list[tuple[float, float]]:
     """Best (scale, rotation) of the coarse grid by sync correlation, folded at one working pixel per chip."""
     h, w = plane.shape[0] // _WP * _WP, plane.shape[1] // _WP * _WP
@@ -719,8 +718,9 @@ def detect_image(pixels: np.ndarray, key: bytes, fpr: float = DEFAULT_FPR) -> Pa
         finalists.append((folded, _sync_offset(folded, sync)[0]))
         # A weak sync peak leaves the geometry a little off: let the code judge between its neighbours. Below
         # _NEIGHBOURS_MIN_Z the peak is no stronger than chance (unmarked photos, 152 searches: at most 5.24), and
-        # the extra decodings would only slow down the commonest answer, 'not marked'.
-        for ds, dt in _DECODE_NEIGHBOURS if z0 >= _NEIGHBOURS_MIN_Z else ():
+        # the extra decodings would only slow down the commonest answer, 'not marked'; from _SYNC_SURE on, the
+        # peak places the geometry well enough.
+        for ds, dt in _DECODE_NEIGHBOURS if _NEIGHBOURS_MIN_Z <= z0 < _SYNC_SURE else ():
             near = _fold(plane, *_similarity(scale * (1 + ds), theta + math.radians(dt)))
             finalists.append((near, _sync_offset(near, sync)[0]))
     # Bonferroni over every geometry and tile offset that could have been chosen; the finalists (the nominal reading,
