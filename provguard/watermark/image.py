@@ -320,6 +320,12 @@ class _BitReadout:
         read = read.reshape(u.shape[0], -1)[:, self.payload_idx]
         return self.bit_sign * (self.host_bit + self.per_bit(read * self.chip_sign))
 
+    def relevel(self, u: np.ndarray, amp: np.ndarray, taus: np.ndarray, per_bit_gain: np.ndarray) -> np.ndarray:
+        """One informed-embedding step: payload amplitudes moved toward each tile's margin (u's chips are set)."""
+        u[:, self.payload_idx] = amp * self.direction
+        need = taus - self.margins(u)
+        return amp + _ISS_STEP * (need / per_bit_gain)[:, self.chip_bit]
+
 
 def _informed_amplitudes(
     key: bytes,
@@ -353,9 +359,7 @@ def _informed_amplitudes(
     amp = np.full((taus.size, payload_idx.size), u0)
     u = np.tile(sync_u, (taus.size, 1))
     for _ in range(_ISS_ITERS):
-        u[:, payload_idx] = amp * readout.direction
-        need = taus - readout.margins(u)
-        amp = amp + _ISS_STEP * (need / per_bit_gain)[:, chip_bit]
+        amp = readout.relevel(u, amp, taus, per_bit_gain)
         amp = np.where(amp > a_max, a_min, np.maximum(amp, a_min))  # a bit too costly to save is given up
     u[:, payload_idx] = amp * readout.direction
     energy = (u[:, payload_idx] ** 2) @ weight[payload_idx]
@@ -406,9 +410,7 @@ def _give_up_to_fit(
         held = given_up[:, chip_bit]
         amp = np.where(held, a_min, amp)
         for _ in range(_GIVE_UP_ITERS):
-            u[:, payload_idx] = amp * readout.direction
-            need = taus - readout.margins(u)
-            amp = np.where(held, a_min, np.maximum(amp + _ISS_STEP * (need / per_bit_gain)[:, chip_bit], a_min))
+            amp = np.where(held, a_min, np.maximum(readout.relevel(u, amp, taus, per_bit_gain), a_min))
     u[:, payload_idx] = amp * readout.direction
     return u
 
