@@ -304,7 +304,6 @@ class _BitReadout:
             self.chip_bit, weights=host.reshape(-1)[self.payload_idx] * self.chip_sign, minlength=CODED_BITS
         )
         self.gain, self.whitening = gain, whitening
-        self.n_batch = n_batch
         # chip -> coded bit as a sparse sum over the whole batch, done with one bincount
         self._batch_bits = (self.chip_bit[None, :] + CODED_BITS * np.arange(n_batch)[:, None]).ravel()
 
