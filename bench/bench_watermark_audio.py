@@ -233,6 +233,11 @@ def tempo_change(x: np.ndarray, rate: int, factor: float) -> np.ndarray:
     return np.concatenate(out)
 
 
+def pitch_change(x: np.ndarray, rate: int, factor: float) -> np.ndarray:
+    """Pitch shift that keeps the duration (a voice changer; ffmpeg's asetrate + atempo recipe): factor > 1 is higher."""
+    return tempo_change(_speed(x, factor), rate, 1.0 / factor)
+
+
 def _cut(x: np.ndarray, rate: int, rng: np.random.Generator, seconds: float = 3.0) -> np.ndarray:
     n = int(seconds * rate)
     start = int(rng.integers(0, max(1, len(x) - n)))
@@ -247,7 +252,7 @@ def _shift(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def attacks(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """Every attack of the issue, on 44.1 kHz mono float audio."""
+    """Every attack of the issue, and pitch shifts besides, on 44.1 kHz mono float audio."""
     return {
         "none": lambda x: x,
         "mp3 128k": lambda x: codec_roundtrip(x, RATE, "libmp3lame", 128_000)[0],
@@ -264,6 +269,8 @@ def attacks(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray], np.nda
         "speed 1.05": lambda x: _speed(x, 1.05),
         "tempo 0.95 (pitch kept)": lambda x: tempo_change(x, RATE, 0.95),
         "tempo 1.05 (pitch kept)": lambda x: tempo_change(x, RATE, 1.05),
+        "pitch 0.95 (tempo kept)": lambda x: pitch_change(x, RATE, 0.95),
+        "pitch 1.05 (tempo kept)": lambda x: pitch_change(x, RATE, 1.05),
         "aac 64k + speed 1.03": lambda x: _speed(codec_roundtrip(x, RATE, "aac", 64_000)[0], 1.03),
     }
 

@@ -16,9 +16,10 @@ Design, in short:
   the run's quieter tiles; a second pass measures what the synthesis really achieved and tops up, and the mark
   is scaled so it spends its whole budget (FILL_SNR_DB).  The mark is
   the host's own STFT times (gain - 1) per tile, synthesised at 16 kHz, upsampled and added at the input rate.
-* Detection warps the 16 kHz spectrogram over speed factors 0.94-1.06, both resampling-style (time and frequency
-  move together) and tempo-only (time moves, the pitch is kept, as ffmpeg's atempo or an editor's "change tempo"
-  does): a coarse grid, then halving refinement, on the loudest 60 s at most.  At each
+* Detection warps the 16 kHz spectrogram over speed factors 0.94-1.06, resampling-style (time and frequency
+  move together), tempo-only (time moves, the pitch is kept, as ffmpeg's atempo or an editor's "change tempo"
+  does) and pitch-only (frequency moves, the duration is kept, as a voice changer does): a coarse grid, then
+  halving refinement, on the loudest 60 s at most.  At each
   speed all frames are folded modulo the block length (longer clips get stronger) and the block offset is
   found by circular correlation with the sync chips.
 * Sync tiles and data tiles are disjoint, so the alignment is chosen without looking at the data bits; only
@@ -67,8 +68,10 @@ N_CODED = _SLOTS * (_BANDS // _TILES_PER_BIT - _SYNC_RUNS)
 MIN_SECONDS = 3.0
 #: Speed factors searched at detection (received duration = original / speed).
 SPEED_MIN, SPEED_MAX, SPEED_STEP = 0.94, 1.06, 0.01
-#: Coarse grid step of the tempo-only hypotheses (a tempo change that keeps the pitch).
+#: Coarse grid steps of the tempo-only hypotheses (a tempo change that keeps the pitch) and of the pitch-only ones
+#: (a pitch shift that keeps the duration).
 TEMPO_STEP = 0.02
+PITCH_STEP = 0.02
 #: Alignments decoded after the sync search; the p-value is multiplied by this number.
 DECODE_CANDIDATES = 2
 #: Host-to-mark energy ratio (SNR, dB) embed_audio plans at, then fills to FILL_SNR_DB by scaling; the result is
@@ -263,6 +266,8 @@ def _slot_energy(
     n_o = math.floor((n_r - 0.5) * speed + 0.5 - c * (1.0 - speed)) - _SLOT + 1
     if n_o <= 0:
         return np.zeros((0, _BANDS))
+    if speed == 1.0:  # slots start on received frames: plain differences of the running sum
+        return cum_t[_SLOT : _SLOT + n_o] - cum_t[:n_o]
     j = np.arange(n_o, dtype=np.float64)
     # original frame boundary j - 0.5 sits at received frame position (j - 0.5) / s + c (1 / s - 1)
     start = (j - 0.5) / speed + c * (1.0 / speed - 1.0) + 0.5
@@ -592,19 +597,30 @@ def embed_audio(
 # ----------------------------------------------------------------------------------------------- detection
 
 
+#: What a speed hypothesis of factor f changes, as (time, pitch): "speed" both (resampling, a player's speed
+#: control), "tempo" the time only (ffmpeg's atempo, an editor's "change tempo"), "pitch" the pitch only (a pitch
+#: shifter or voice changer that keeps the duration).
+_WARPS = {"speed": (True, True), "tempo": (True, False), "pitch": (False, True)}
+
+
 @dataclass(frozen=True)
 class _Alignment:
     """One speed/offset hypothesis and its sync statistic."""
 
     z: float
-    speed: float
+    factor: float
     offset: int
-    tempo: bool = False  # True: a tempo change that kept the pitch; False: a resampling-style speed change
+    warp: str = "speed"  # a key of _WARPS
+
+    @property
+    def time(self) -> float:
+        """Time factor of the hypothesis (received duration = original / time)."""
+        return self.factor if _WARPS[self.warp][0] else 1.0
 
     @property
     def pitch(self) -> float:
         """Frequency factor of the hypothesis."""
-        return 1.0 if self.tempo else self.speed
+        return self.factor if _WARPS[self.warp][1] else 1.0
 
 
 def _fold(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -635,10 +651,10 @@ def _sync_scores(f: np.ndarray, g: np.ndarray, key: bytes) -> np.ndarray:
     return num / math.sqrt(max(den, _EPS))
 
 
-def _hypothesis(speed: float, tempo: bool) -> tuple[float, bool]:
-    """Canonical form of a speed hypothesis: speed rounded (a cache key), and no tempo flag at speed 1."""
-    speed = round(float(speed), 7)
-    return speed, bool(tempo) and speed != 1.0
+def _hypothesis(factor: float, warp: str) -> tuple[float, str]:
+    """Canonical form of a speed hypothesis: the factor rounded (a cache key), and one warp for factor 1."""
+    factor = round(float(factor), 7)
+    return factor, warp if factor != 1.0 else "speed"
 
 
 class _Received:
@@ -647,22 +663,23 @@ class _Received:
     def __init__(self, power: np.ndarray) -> None:
         self.power = power
         self.cum_f = _freq_cumsum(power)
-        self._folds: dict[tuple[float, bool], tuple[np.ndarray, np.ndarray]] = {}
+        self._folds: dict[tuple[float, str], tuple[np.ndarray, np.ndarray]] = {}
 
-    def fold(self, speed: float, tempo: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Block-folded weighted features at a speed factor (tempo: the pitch was kept)."""
-        speed, tempo = _hypothesis(speed, tempo)
-        if (speed, tempo) not in self._folds:
-            energy = _slot_energy(self.power, speed, self.cum_f, 1.0 if tempo else speed)
-            self._folds[speed, tempo] = _fold(*_tile_features(energy))
-        return self._folds[speed, tempo]
+    def fold(self, factor: float, warp: str = "speed") -> tuple[np.ndarray, np.ndarray]:
+        """Block-folded weighted features under a speed hypothesis (factor, warp)."""
+        key = _hypothesis(factor, warp)
+        if key not in self._folds:
+            probe = _Alignment(0.0, key[0], 0, key[1])
+            energy = _slot_energy(self.power, probe.time, self.cum_f, probe.pitch)
+            self._folds[key] = _fold(*_tile_features(energy.astype(np.float32)))  # float32: twice as fast, ample
+        return self._folds[key]
 
-    def align(self, speed: float, key: bytes, tempo: bool = False) -> _Alignment:
-        """Best block offset at a speed factor."""
-        speed, tempo = _hypothesis(speed, tempo)
-        z = _sync_scores(*self.fold(speed, tempo), key)
+    def align(self, factor: float, key: bytes, warp: str = "speed") -> _Alignment:
+        """Best block offset under a speed hypothesis."""
+        factor, warp = _hypothesis(factor, warp)
+        z = _sync_scores(*self.fold(factor, warp), key)
         o = int(np.argmax(z))
-        return _Alignment(float(z[o]), speed, o, tempo)
+        return _Alignment(float(z[o]), factor, o, warp)
 
 
 def _loudest(energy: np.ndarray, length: int) -> int:
@@ -672,28 +689,27 @@ def _loudest(energy: np.ndarray, length: int) -> int:
 
 
 def _best_alignments(power: np.ndarray, key: bytes, n_best: int) -> tuple[_Received, list[_Alignment]]:
-    """Coarse grid of speed and tempo hypotheses, then halving refinement of the best distinct peaks.
+    """Coarse grid of speed, tempo and pitch hypotheses, then halving refinement of the best distinct peaks.
 
     Both run on the whole analysed stretch (at most DETECT_SECONDS): a shorter stretch for the coarse grid would be
     cheaper, but under noise its sync peak can lose to chance while the whole clip's stands far above it.
     """
     rx = _Received(power)
-    speeds = np.arange(SPEED_MIN, SPEED_MAX + 1e-9, SPEED_STEP)
-    grid = [(float(s), False) for s in speeds] + [
-        (float(s), True) for s in np.arange(SPEED_MIN, SPEED_MAX + 1e-9, TEMPO_STEP) if abs(s - 1.0) > 1e-9
-    ]
-    found = sorted((rx.align(s, key, tempo) for s, tempo in grid), key=lambda a: -a.z)
+    grid = [(float(s), "speed") for s in np.arange(SPEED_MIN, SPEED_MAX + 1e-9, SPEED_STEP)]
+    for warp, step in (("tempo", TEMPO_STEP), ("pitch", PITCH_STEP)):
+        grid += [(float(s), warp) for s in np.arange(SPEED_MIN, SPEED_MAX + 1e-9, step) if abs(s - 1.0) > 1e-9]
+    found = sorted((rx.align(s, key, warp) for s, warp in grid), key=lambda a: -a.z)
     near = 2.5 * SPEED_STEP
     picked: list[_Alignment] = []
     for cand in found:
         if len(picked) == n_best:
             break
-        if any(abs(cand.speed - p.speed) <= near and abs(cand.pitch - p.pitch) <= near for p in picked):
+        if any(abs(cand.time - p.time) <= near and abs(cand.pitch - p.pitch) <= near for p in picked):
             continue
         best, step = cand, SPEED_STEP / 2
         for _ in range(4):
-            for s in (best.speed - step, best.speed + step):
-                a = rx.align(s, key, cand.tempo)
+            for s in (best.factor - step, best.factor + step):
+                a = rx.align(s, key, cand.warp)
                 if a.z > best.z:
                     best = a
             step /= 2
@@ -704,7 +720,7 @@ def _best_alignments(power: np.ndarray, key: bytes, n_best: int) -> tuple[_Recei
 def _soft_bits(rx: _Received, key: bytes, align: _Alignment) -> np.ndarray:
     """Normalised soft value of every coded bit at one alignment (positive means 1)."""
     lay = _layout(key)
-    f, g = rx.fold(align.speed, align.tempo)
+    f, g = rx.fold(align.factor, align.warp)
     rows = (align.offset + np.arange(_SLOTS) * _SLOT) % _BLOCK
     ft, gt = f[rows], g[rows]  # (slots, bands)
     data = lay.group >= 0

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from bench.bench_watermark_audio import tempo_change
+from bench.bench_watermark_audio import pitch_change, tempo_change
 from provguard.errors import AudioTooShortError, WatermarkError
 from provguard.mediaio import DEFAULT_MAX_AUDIO_SECONDS
 from provguard.watermark.audio import (
@@ -119,6 +119,8 @@ ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "speed+1.05": lambda x: _speed(x, 1.05),
     "tempo-0.95": lambda x: tempo_change(x, RATE, 0.95),
     "tempo+1.05": lambda x: tempo_change(x, RATE, 1.05),
+    "pitch-0.95": lambda x: pitch_change(x, RATE, 0.95),
+    "pitch+1.04": lambda x: pitch_change(x, RATE, 1.04),  # between two grid points of the pitch search
     "cut-3.2s-a": lambda x: _cut(x, 3.2, 1),
     "cut-3.2s-b": lambda x: _cut(x, 3.2, 2),
 }
