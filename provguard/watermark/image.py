@@ -559,15 +559,26 @@ def _fold(plane: np.ndarray, v_col: np.ndarray, v_row: np.ndarray, average: bool
     inv = np.linalg.inv(np.stack([v_row, v_col], axis=1) / _TP) * 2.0
     rows = np.arange(h, dtype=np.float32)[:, None]
     cols = np.arange(w, dtype=np.float32)[None, :]
-    fine = 2 * _TP
-    a = np.floor(np.float32(inv[0, 0]) * rows + np.float32(inv[0, 1]) * cols + 0.5).astype(np.int32) % fine
-    b = np.floor(np.float32(inv[1, 0]) * rows + np.float32(inv[1, 1]) * cols + 0.5).astype(np.int32) % fine
-    idx = (a * fine + b).ravel()
+    fine = 2 * _TP  # a power of two: "& (fine - 1)" is the modulo, negative positions included
+    a = _floor_int(np.float32(inv[0, 0]) * rows + np.float32(inv[0, 1]) * cols)
+    b = _floor_int(np.float32(inv[1, 0]) * rows + np.float32(inv[1, 1]) * cols)
+    a &= fine - 1
+    a *= fine
+    b &= fine - 1
+    a += b
+    idx = a.ravel()
     acc = _spread(np.bincount(idx, weights=plane.ravel(), minlength=fine * fine))
     if not average:
         return acc
     cnt = _spread(np.bincount(idx, minlength=fine * fine).astype(np.float64))
     return acc / np.maximum(cnt, 1e-9) * (cnt > 0.5)
+
+
+def _floor_int(positions: np.ndarray) -> np.ndarray:
+    """Nearest integers (halves rounded up) of a float array, as int32, reusing the array for the work."""
+    positions += np.float32(0.5)
+    np.floor(positions, out=positions)
+    return positions.astype(np.int32)
 
 
 def _spread(fine: np.ndarray) -> np.ndarray:
@@ -582,13 +593,13 @@ def _template_spectrum(sync_bytes: bytes) -> np.ndarray:
     """Conjugate spectrum of the sync pattern upsampled to the working grid (computed once per key)."""
     um = _upsampler()
     sync = np.frombuffer(sync_bytes, np.float32).reshape(TILE, TILE)
-    return np.conj(np.fft.fft2(um @ sync @ um.T))
+    return np.conj(sfft.rfft2(um @ sync @ um.T))
 
 
 def _sync_offset(folded: np.ndarray, sync: np.ndarray) -> tuple[tuple[float, float], float]:
     """Circular offset (sub-pixel) of the sync pattern in the folded tile and its z-score."""
     spectrum = _template_spectrum(np.ascontiguousarray(sync, np.float32).tobytes())
-    corr = np.real(np.fft.ifft2(np.fft.fft2(folded) * spectrum))
+    corr = sfft.irfft2(sfft.rfft2(folded, workers=1) * spectrum, (_TP, _TP), workers=1)
     k = int(np.argmax(corr))
     r, c = k // _TP, k % _TP
     z = (corr.flat[k] - corr.mean()) / (corr.std() + 1e-12)
@@ -672,10 +683,14 @@ def _coarse_candidates(plane: np.ndarray, sync: np.ndarray) -> list[tuple[float,
             folds[i] = r_bin @ pc @ c_bin
         else:
             c, sn = np.float32(math.cos(theta) / scale), np.float32(math.sin(theta) / scale)
-            a = np.floor(c * y + sn * x + 0.5).astype(np.int32) % TILE
-            b = np.floor(c * x - sn * y + 0.5).astype(np.int32) % TILE
-            folds[i] = np.bincount((a * TILE + b).ravel(), weights=flat, minlength=TILE * TILE).reshape(TILE, TILE)
-    corr = np.real(np.fft.ifft2(np.fft.fft2(folds) * np.conj(np.fft.fft2(sync))))  # every hypothesis in one batch
+            a = _floor_int(c * y + sn * x)
+            b = _floor_int(c * x - sn * y)
+            a &= TILE - 1  # TILE is a power of two
+            a *= TILE
+            b &= TILE - 1
+            a += b
+            folds[i] = np.bincount(a.ravel(), weights=flat, minlength=TILE * TILE).reshape(TILE, TILE)
+    corr = sfft.irfft2(sfft.rfft2(folds, workers=1) * np.conj(sfft.rfft2(sync)), (TILE, TILE), workers=1)  # all at once
     z = (corr.max(axis=(1, 2)) - corr.mean(axis=(1, 2))) / (corr.std(axis=(1, 2)) + 1e-12)
     scored = sorted(zip(z.tolist(), (sc for sc, _ in grid), (th for _, th in grid)), reverse=True)
     return [(sc, th) for _, sc, th in scored[:_COARSE_KEEP]]
