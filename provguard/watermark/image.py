@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageChops, ImageMath
+from PIL import Image, ImageMath
 from scipy import fft as sfft
 from scipy import ndimage
 
@@ -452,14 +452,27 @@ def embed_image(pixels: np.ndarray, payload: int, key: bytes, strength: float | 
     rms = _interpolated_rms(grid)
     scale = min(1.0, strength / rms) if rms > 0 else 0.0
     # Bilinear chip -> pixel interpolation (grid index g is chip g - 1; chip i is centred on pixel (i + 0.5) * chip),
-    # offset by 128.5 so that PIL's float -> 8-bit conversion rounds; then one saturating add (pixel + step - 128,
-    # clipped to 0-255) to every channel, in PIL: twice as fast as the same sum in 16-bit numpy.
+    # offset by 128.5 so that PIL's float -> 8-bit conversion rounds to the step + 128.
     offset = np.ascontiguousarray(grid * scale + 128.5, dtype=np.float32)
     box = (1.0, 1.0, 1.0 + w / chip, 1.0 + h / chip)
-    step = Image.fromarray(offset, "F").resize((w, h), Image.Resampling.BILINEAR, box=box).convert("L")
-    if arr.ndim == 3:
-        step = Image.merge("RGB", (step, step, step))
-    return np.array(ImageChops.add(image, step, 1.0, -128))  # writable, as callers expect
+    step = np.asarray(Image.fromarray(offset, "F").resize((w, h), Image.Resampling.BILINEAR, box=box).convert("L"))
+    return _add_saturating(arr, step)
+
+
+def _add_saturating(arr: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """A new uint8 array: every channel of arr plus (step - 128), clipped to 0-255, in 8-bit arithmetic only."""
+    up = np.maximum(step, 128) - np.uint8(128)  # the step's positive part
+    down = np.uint8(128) - np.minimum(step, 128)  # and its negative part
+    room = 255 - up  # pixels above this would wrap around when raised
+    out = np.empty_like(arr)
+    planes = [(arr, out)] if arr.ndim == 2 else [(arr[..., c], out[..., c]) for c in range(arr.shape[2])]
+    for src, dst in planes:  # plane by plane: contiguous 8-bit loops, a fraction of PIL's time and memory
+        moved = np.minimum(src, room)
+        moved += up
+        np.maximum(moved, down, out=moved)
+        moved -= down
+        dst[...] = moved
+    return out
 
 
 def _interpolated_rms(grid: np.ndarray) -> float:
