@@ -262,7 +262,7 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float, truncate: 
                 channels = channels or arr.shape[1]
                 if arr.shape[1] != channels:  # a stream that changes its layout keeps the first one's channel count
                     arr = np.repeat(arr.mean(axis=1, keepdims=True), channels, axis=1)
-                chunks.append(arr.astype(np.float32, copy=False))
+                chunks.append(_as_unit_float(arr))
                 total += arr.shape[0]
                 if total > max_seconds * rate:
                     if truncate:
@@ -275,6 +275,16 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float, truncate: 
         raise CorruptMediaError("audio holds no decodable frames")
     trailer = data[-128:] if data[-128:-125] == b"TAG" else b""
     return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate, id3=(data[: id3_end(data)], trailer))
+
+
+def _as_unit_float(arr: np.ndarray) -> np.ndarray:
+    """Decoded samples as float32 in [-1, 1]: integer formats (FLAC, ALAC, PCM tracks decode to them) are scaled."""
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float32, copy=False)
+    if arr.dtype.kind == "u":  # unsigned: silence sits at mid-range
+        half = float(1 << (8 * arr.dtype.itemsize - 1))
+        return ((arr.astype(np.float64) - half) / half).astype(np.float32)
+    return (arr.astype(np.float64) / float(1 << (8 * arr.dtype.itemsize - 1))).astype(np.float32)
 
 
 def encode_audio(audio: DecodedAudio, samples: np.ndarray) -> bytes:
@@ -364,9 +374,9 @@ def transform_video(
     """Re-encode an MP4's video as H.264 with each RGB frame passed through frame_fn; audio is copied.
 
     The display matrix (a phone's rotation) and the container's and streams' text metadata are carried over.
-    With upright, frame_fn is given each frame as a player displays it and returns it that way.  With audio_fn, an
-    AAC track is decoded, passed through it (samples x channels, rate) and re-encoded as AAC at its bit rate; where
-    it returns None the track is copied as it was.
+    With upright, frame_fn is given each frame as a player displays it and returns it that way.  With audio_fn, a
+    mono or stereo audio track in one of SOUNDTRACK_ENCODERS' codecs is decoded, passed through it (samples x
+    channels, rate) and re-encoded in its codec at its bit rate; where it returns None the track is copied as it was.
     on_frame(done, total) is called after every frame (total is the container's frame count, 0 when unknown).
     """
     import av
@@ -393,8 +403,10 @@ def transform_video(
             ain = src.streams.audio[0] if src.streams.audio else None
             new_audio = _new_audio_track(data, ain, audio_fn)
             if new_audio is not None:
-                aout = dst.add_stream("aac", rate=new_audio.rate, layout="stereo" if new_audio.channels == 2 else "mono")
-                aout.bit_rate = new_audio.bit_rate
+                aout = dst.add_stream(new_audio.codec, rate=new_audio.rate,
+                                      layout="stereo" if new_audio.channels == 2 else "mono")
+                if new_audio.bit_rate is not None:
+                    aout.bit_rate = new_audio.bit_rate
                 _copy_metadata(ain, aout)
                 _mux_audio(dst, aout, new_audio.samples, new_audio.start)
                 ain = None  # the source's audio packets are not copied
@@ -427,13 +439,23 @@ def transform_video(
     return out_buf.getvalue()
 
 
+#: Soundtrack codecs that transform_video re-encodes in their own codec (decoder name -> encoder name), and the
+#: lossless ones among them (no bit rate).  Other tracks (and tracks of more than two channels) are copied as stored.
+SOUNDTRACK_ENCODERS = {
+    "aac": "aac", "mp3": "libmp3lame", "mp3float": "libmp3lame", "opus": "libopus", "ac3": "ac3", "eac3": "eac3",
+    "flac": "flac", "alac": "alac",
+}
+_LOSSLESS_ENCODERS = ("flac", "alac")
+
+
 @dataclass(frozen=True)
 class _AudioTrack:
-    """Samples (frames x channels, float32) to encode as an MP4's AAC track."""
+    """Samples (frames x channels, float32) to encode as an MP4's audio track, in the source track's codec."""
 
     samples: np.ndarray
     rate: int
-    bit_rate: int
+    bit_rate: int | None  # None for a lossless codec
+    codec: str = "aac"  # encoder name
     start: int = 0  # where the track starts, in samples (a soundtrack may start after the picture)
 
     @property
@@ -444,8 +466,12 @@ class _AudioTrack:
 def _new_audio_track(
     data: bytes, ain: Any, audio_fn: Callable[[np.ndarray, int], np.ndarray | None] | None
 ) -> _AudioTrack | None:
-    """The AAC track transformed by audio_fn, or None where it is copied as it is (no function, no AAC, None back)."""
-    if audio_fn is None or ain is None or ain.codec_context.name != "aac" or ain.codec_context.channels not in (1, 2):
+    """The audio track transformed by audio_fn, or None where it is copied as it is (no function, a codec outside
+    SOUNDTRACK_ENCODERS, more than two channels, or None back)."""
+    if audio_fn is None or ain is None or ain.codec_context.channels not in (1, 2):
+        return None
+    encoder = SOUNDTRACK_ENCODERS.get(ain.codec_context.name)
+    if encoder is None:
         return None
     try:
         track = _decode_with_av(data, MP4, DEFAULT_MAX_AUDIO_SECONDS)
@@ -455,11 +481,12 @@ def _new_audio_track(
     if new is None:
         return None
     start = max(0, round(float(ain.start_time * ain.time_base) * track.rate)) if ain.start_time else 0
-    return _AudioTrack(np.asarray(new, np.float32), track.rate, track.bit_rate or 128_000, start)
+    bit_rate = None if encoder in _LOSSLESS_ENCODERS else track.bit_rate or 128_000
+    return _AudioTrack(np.asarray(new, np.float32), track.rate, bit_rate, encoder, start)
 
 
 def _mux_audio(dst: Any, stream: Any, samples: np.ndarray, first: int = 0) -> None:
-    """Encode float samples (frames x channels) into an AAC stream of an open output, in 1 s frames from `first`."""
+    """Encode float samples (frames x channels) into an audio stream of an open output, in 1 s frames from `first`."""
     import av
 
     step = int(stream.rate)

@@ -196,3 +196,26 @@ def test_decode_audio_head_stops_early_instead_of_refusing() -> None:
     assert 2.0 <= head.samples.shape[0] / head.rate < 2.2
     with pytest.raises(MediaTooLargeError):
         decode_audio(data, MP4, max_seconds=2.0)
+
+
+@pytest.mark.parametrize(("encoder", "sample_format"), [("flac", "s16"), ("alac", "s32p"), ("pcm_s16le", "s16")])
+def test_integer_soundtracks_decode_to_unit_floats(encoder: str, sample_format: str) -> None:
+    """An MP4 whose audio decodes to integers (FLAC, ALAC, PCM) reads back at its own level, not in integer units."""
+    import av
+
+    from provguard.media import MP4
+
+    rate = 44100
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream(encoder, rate=rate, layout="mono")
+        if stream.codec_context.format.name != sample_format:
+            stream.codec_context.format = sample_format
+        frame = av.AudioFrame.from_ndarray(tone[None, :], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    samples = decode_audio(buf.getvalue(), MP4).samples
+    assert samples.dtype == np.float32
+    assert np.max(np.abs(samples)) == pytest.approx(0.5, abs=0.01)

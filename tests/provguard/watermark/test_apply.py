@@ -290,6 +290,53 @@ def test_a_video_whose_frames_lost_the_mark_is_found_by_its_soundtrack() -> None
     assert decision.detected and decision.payload == PAYLOAD and decision.p_value <= 1e-6
 
 
+def _video_with_soundtrack(encoder: str, rate: int, seconds: float = 6.0) -> bytes:
+    """A 12 fps H.264 photo pan with real speech, resampled to `rate`, as its soundtrack in the given audio codec."""
+    import soundfile as sf
+    from scipy import signal
+
+    speech, src = sf.read(SPEECH, dtype="float32")
+    speech = signal.resample_poly(speech[: int(seconds * src)], rate, src).astype(np.float32)
+    frames = iter_video_frames(_photo_pan(n_frames=int(seconds * 12)), max_frames=1000)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        vs = out.add_stream("libx264", rate=12)
+        vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream = out.add_stream(encoder, rate=rate, layout="mono")
+        for index, pixels in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = index
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+        sound = av.AudioFrame.from_ndarray(speech[None, :], format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = rate, 0
+        out.mux(stream.encode(sound))
+        out.mux(stream.encode(None))
+    return buf.getvalue()
+
+
+def _soundtrack_codec(data: bytes) -> str:
+    with av.open(io.BytesIO(data)) as container:
+        return container.streams.audio[0].codec_context.name
+
+
+@pytest.mark.parametrize(
+    ("encoder", "rate"), [("libmp3lame", 44100), ("libopus", 48000), ("ac3", 48000), ("flac", 44100)]
+)
+def test_a_soundtrack_in_another_codec_is_marked_in_its_own_codec(encoder: str, rate: int) -> None:
+    """MP3, Opus, AC-3 and FLAC soundtracks carry the payload too, re-encoded in the codec they came in."""
+    from provguard.mediaio import decode_audio
+    from provguard.watermark.audio import detect_audio
+
+    video = _video_with_soundtrack(encoder, rate)
+    marked = embed_media(video, MP4, PAYLOAD, KEY)
+    assert _soundtrack_codec(marked) == _soundtrack_codec(video)
+    sound = decode_audio(marked, MP4)
+    assert sound.rate == rate
+    assert detect_audio(sound.samples, rate, KEY).carries(PAYLOAD)
+    assert not detect_audio(decode_audio(video, MP4).samples, rate, KEY).detected
+
+
 def _speech_onset(data: bytes) -> float:
     """Seconds from the video's start to the first audible sample of its soundtrack, as a player times it."""
     with av.open(io.BytesIO(data)) as container:
