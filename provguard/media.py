@@ -42,7 +42,7 @@ MOV = MediaKind("video/quicktime", "video", ".mov")
 PDF = MediaKind("application/pdf", "document", ".pdf")
 
 #: Formats that provguard can sign (c2pa-rs embeds manifests into each).
-SIGNABLE = (JPEG, PNG, WEBP, TIFF, WAV, MP3, FLAC, MP4)
+SIGNABLE = (JPEG, PNG, WEBP, TIFF, WAV, MP3, FLAC, M4A, MP4)
 
 #: Every kind with an extension of its own, and the usual alternative spellings.
 _BY_EXTENSION = {k.extension: k for k in (JPEG, PNG, WEBP, GIF, TIFF, DNG, AVIF, HEIC, SVG, WAV, MP3, FLAC, M4A, MP4, MOV, PDF)}

@@ -15,7 +15,7 @@ import numpy as np
 from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
 from provguard.flacblocks import FlacBlocks, flac_blocks, with_flac_blocks
 from provguard.imagemeta import jpeg_metadata, png_metadata, with_jpeg_metadata, with_png_metadata
-from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, MP3, MP4, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
+from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, M4A, MP3, MP4, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
 from provguard.mpo import ExtraPictures, extra_pictures, with_extra_pictures
 from provguard.orientation import from_display, matrix_orientation, to_display
 from provguard.wavchunks import WavChunks, wav_chunks, with_wav_chunks
@@ -58,7 +58,9 @@ class DecodedAudio:
     kind: MediaKind
     subtype: str | None = None
     bit_rate: int | None = None
-    tags: dict[str, str] = field(default_factory=dict)  # WAV and FLAC text tags (title, artist, ...)
+    tags: dict[str, str] = field(default_factory=dict)  # WAV, FLAC and M4A text tags (title, artist, ...)
+    codec: str | None = None  # decoder name of a PyAV-decoded track (aac, alac, mp3float, ...)
+    streams: int = 1  # streams in the container (an M4A's cover art is one more)
     id3: tuple[bytes, bytes] = (b"", b"")  # an MP3's ID3v2 tag and ID3v1 trailer, kept byte for byte
     wav_chunks: WavChunks = field(default_factory=WavChunks)  # a WAV's other chunks (bext, iXML, cue, INFO, ...)
     flac_blocks: FlacBlocks = field(default_factory=FlacBlocks)  # a FLAC's pictures, cue sheet and tags as written
@@ -213,7 +215,7 @@ def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_
                 )
         except (RuntimeError, sf.LibsndfileError) as exc:
             raise CorruptMediaError(f"audio cannot be decoded: {decoder_reason(exc)}") from exc
-    if kind in (MP3, MP4):  # an MP4's first audio track
+    if kind in (MP3, MP4, M4A):  # an MP4's first audio track
         return _decode_with_av(data, kind, max_seconds)
     raise UnsupportedMediaError(f"cannot decode {kind.mime} audio")
 
@@ -252,6 +254,8 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float, truncate: 
             stream = container.streams.audio[0]
             rate = stream.codec_context.sample_rate
             bit_rate = stream.codec_context.bit_rate or None
+            codec, n_streams = stream.codec_context.name, len(container.streams)
+            tags = {k: v for k, v in container.metadata.items() if k not in _MUXER_OWN_TAGS} if kind is M4A else {}
             total = 0
             channels = 0
             for frame in container.decode(stream):
@@ -274,7 +278,8 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float, truncate: 
     if not chunks:
         raise CorruptMediaError("audio holds no decodable frames")
     trailer = data[-128:] if data[-128:-125] == b"TAG" else b""
-    return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate, id3=(data[: id3_end(data)], trailer))
+    return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate, tags=tags, codec=codec,
+                        streams=n_streams, id3=(data[: id3_end(data)], trailer))
 
 
 def _as_unit_float(arr: np.ndarray) -> np.ndarray:
@@ -305,7 +310,38 @@ def encode_audio(audio: DecodedAudio, samples: np.ndarray) -> bytes:
         encoded = _encode_mp3(samples, audio.rate, audio.bit_rate or 192_000)
         head, trailer = audio.id3
         return (head + encoded[id3_end(encoded) :] + trailer) if head or trailer else encoded
+    if audio.kind is M4A:
+        return _encode_m4a(samples, audio)
     raise UnsupportedMediaError(f"cannot encode {audio.kind.mime} audio")
+
+
+#: Container tags an MP4 muxer writes itself: not carried over from the source.
+_MUXER_OWN_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder", "creation_time")
+
+
+def _encode_m4a(samples: np.ndarray, audio: DecodedAudio) -> bytes:
+    """Encode float frames x channels as an M4A like the original: ALAC stays ALAC, anything else is AAC at its bit rate.
+
+    Text tags (title, artist, album, ...) are carried over; an M4A with cover art or other streams, or more than two
+    channels, is refused rather than written without them.
+    """
+    import av
+
+    if audio.streams > 1:
+        raise UnsupportedMediaError("M4A with cover art or more than one stream: a re-encoded copy would drop them")
+    channels = samples.shape[1]
+    if channels > 2:
+        raise UnsupportedMediaError(f"M4A with {channels} channels: only mono and stereo M4A is re-encoded")
+    encoder = "alac" if audio.codec == "alac" else "aac"
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="ipod") as out:
+        for name, value in audio.tags.items():
+            out.metadata[name] = value
+        stream = out.add_stream(encoder, rate=audio.rate, layout="stereo" if channels == 2 else "mono")
+        if encoder == "aac":
+            stream.bit_rate = audio.bit_rate or 128_000
+        _mux_audio(out, stream, samples)
+    return buf.getvalue()
 
 
 def _encode_mp3(samples: np.ndarray, rate: int, bit_rate: int) -> bytes:

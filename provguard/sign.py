@@ -152,7 +152,7 @@ def _sign_stream(
         payload = payload_hex(marking.store.new_payload())
         try:
             data = embed_media(data, kind, int(payload, 16), marking.key, on_frame)
-        except WatermarkError as exc:
+        except (WatermarkError, UnsupportedMediaError) as exc:  # the marked copy cannot be made (or not whole)
             raise type(exc)(f"{exc}; sign without a watermark with --no-watermark (watermark=False)") from exc
         if check or require:
             readback = detect_media(data, kind, marking.key)

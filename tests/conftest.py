@@ -23,10 +23,10 @@ import provguard  # noqa: E402,F401 - pins the real package before any test modu
 #: A picture size the image watermark accepts (its short side must be at least 256 px).
 WATERMARKABLE_SIZE = (320, 256)
 #: Every signable format the media factory makes, by short name.
-SIGNABLE_FORMATS = ("jpeg", "png", "webp", "tiff", "wav", "flac", "mp3", "mp4")
+SIGNABLE_FORMATS = ("jpeg", "png", "webp", "tiff", "wav", "flac", "mp3", "m4a", "mp4")
 _EXTENSIONS = {
     "jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif",
-    "wav": ".wav", "flac": ".flac", "mp3": ".mp3", "mp4": ".mp4",
+    "wav": ".wav", "flac": ".flac", "mp3": ".mp3", "m4a": ".m4a", "mp4": ".mp4",
 }
 _ENV_CLEARED = ("PROVGUARD_TRUST_ANCHORS", "PROVGUARD_MAX_BYTES", "PROVGUARD_DEBUG")
 
@@ -208,6 +208,22 @@ def _mp3(seed: int, size: None = None) -> bytes:
     return buf.getvalue()
 
 
+def _m4a(seed: int, _size: tuple[int, int] | None = None) -> bytes:
+    """Encode a seeded tone as AAC in an M4A (the iPod/iTunes flavour of MP4) with PyAV, with a title tag."""
+    import av
+
+    rate = 44100
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="ipod") as container:
+        container.metadata["title"] = f"tone {seed}"
+        stream = container.add_stream("aac", rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(_tone(seed, rate, 0.5)[None, :], format="fltp", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return buf.getvalue()
+
+
 def _h264_encoder() -> str:
     """Name an H.264 encoder PyAV has, or skip."""
     import av
@@ -248,6 +264,7 @@ def make_media(fmt: str, seed: int = 0, size: tuple[int, int] | None = None) -> 
         "wav": functools.partial(_soundfile, "WAV"),
         "flac": functools.partial(_soundfile, "FLAC"),
         "mp3": _mp3,
+        "m4a": _m4a,
         "mp4": _mp4,
     }
     return makers[fmt](seed, size)

@@ -36,7 +36,9 @@ from provguard.media import (
     sniff,
 )
 
-EXPECTED_KIND = {"jpeg": JPEG, "png": PNG, "webp": WEBP, "tiff": TIFF, "wav": WAV, "flac": FLAC, "mp3": MP3, "mp4": MP4}
+EXPECTED_KIND = {
+    "jpeg": JPEG, "png": PNG, "webp": WEBP, "tiff": TIFF, "wav": WAV, "flac": FLAC, "mp3": MP3, "m4a": M4A, "mp4": MP4,
+}
 
 
 @pytest.mark.parametrize("fmt", sorted(EXPECTED_KIND))

@@ -24,10 +24,10 @@ from provguard.report import ABSENT, INVALID, TRUSTED, VALID
 from provguard.sign import parse_generator, sign, sign_bytes
 from provguard.verify import verify, verify_bytes
 
-FORMATS = ("jpeg", "png", "webp", "tiff", "wav", "flac", "mp3", "mp4")
+FORMATS = ("jpeg", "png", "webp", "tiff", "wav", "flac", "mp3", "m4a", "mp4")
 MIME = {
     "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "tiff": "image/tiff",
-    "wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "mp4": "video/mp4",
+    "wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "m4a": "audio/mp4", "mp4": "video/mp4",
 }
 UNREACHABLE_TSA = "http://127.0.0.1:9/"
 
