@@ -603,6 +603,12 @@ def embed_audio(
 _WARPS = {"speed": (True, True), "tempo": (True, False), "pitch": (False, True)}
 
 
+def _time_and_pitch(factor: float, warp: str) -> tuple[float, float]:
+    """Time and frequency factors of a speed hypothesis (factor, warp)."""
+    moves_time, moves_pitch = _WARPS[warp]
+    return (factor if moves_time else 1.0), (factor if moves_pitch else 1.0)
+
+
 @dataclass(frozen=True)
 class _Alignment:
     """One speed/offset hypothesis and its sync statistic."""
@@ -615,12 +621,12 @@ class _Alignment:
     @property
     def time(self) -> float:
         """Time factor of the hypothesis (received duration = original / time)."""
-        return self.factor if _WARPS[self.warp][0] else 1.0
+        return _time_and_pitch(self.factor, self.warp)[0]
 
     @property
     def pitch(self) -> float:
         """Frequency factor of the hypothesis."""
-        return self.factor if _WARPS[self.warp][1] else 1.0
+        return _time_and_pitch(self.factor, self.warp)[1]
 
 
 def _fold(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -669,8 +675,8 @@ class _Received:
         """Block-folded weighted features under a speed hypothesis (factor, warp)."""
         key = _hypothesis(factor, warp)
         if key not in self._folds:
-            probe = _Alignment(0.0, key[0], 0, key[1])
-            energy = _slot_energy(self.power, probe.time, self.cum_f, probe.pitch)
+            time, pitch = _time_and_pitch(*key)
+            energy = _slot_energy(self.power, time, self.cum_f, pitch)
             self._folds[key] = _fold(*_tile_features(energy.astype(np.float32)))  # float32: twice as fast, ample
         return self._folds[key]
 

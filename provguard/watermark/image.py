@@ -572,14 +572,10 @@ def _fold(plane: np.ndarray, v_col: np.ndarray, v_row: np.ndarray, average: bool
     inv = np.linalg.inv(np.stack([v_row, v_col], axis=1) / _TP) * 2.0
     rows = np.arange(h, dtype=np.float32)[:, None]
     cols = np.arange(w, dtype=np.float32)[None, :]
-    fine = 2 * _TP  # a power of two: "& (fine - 1)" is the modulo, negative positions included
+    fine = 2 * _TP
     a = _floor_int(np.float32(inv[0, 0]) * rows + np.float32(inv[0, 1]) * cols)
     b = _floor_int(np.float32(inv[1, 0]) * rows + np.float32(inv[1, 1]) * cols)
-    a &= fine - 1
-    a *= fine
-    b &= fine - 1
-    a += b
-    idx = a.ravel()
+    idx = _cell_index(a, b, fine).ravel()
     acc = _spread(np.bincount(idx, weights=plane.ravel(), minlength=fine * fine))
     if not average:
         return acc
@@ -592,6 +588,18 @@ def _floor_int(positions: np.ndarray) -> np.ndarray:
     positions += np.float32(0.5)
     np.floor(positions, out=positions)
     return positions.astype(np.int32)
+
+
+def _cell_index(rows: np.ndarray, cols: np.ndarray, period: int) -> np.ndarray:
+    """Flat cell index (row mod period) * period + (col mod period), computed in place in rows.
+
+    The period is a power of two, so "& (period - 1)" is the modulo, negative positions included.
+    """
+    rows &= period - 1
+    rows *= period
+    cols &= period - 1
+    rows += cols
+    return rows
 
 
 def _spread(fine: np.ndarray) -> np.ndarray:
@@ -696,13 +704,8 @@ def _coarse_candidates(plane: np.ndarray, sync: np.ndarray) -> list[tuple[float,
             folds[i] = r_bin @ pc @ c_bin
         else:
             c, sn = np.float32(math.cos(theta) / scale), np.float32(math.sin(theta) / scale)
-            a = _floor_int(c * y + sn * x)
-            b = _floor_int(c * x - sn * y)
-            a &= TILE - 1  # TILE is a power of two
-            a *= TILE
-            b &= TILE - 1
-            a += b
-            folds[i] = np.bincount(a.ravel(), weights=flat, minlength=TILE * TILE).reshape(TILE, TILE)
+            cell = _cell_index(_floor_int(c * y + sn * x), _floor_int(c * x - sn * y), TILE)
+            folds[i] = np.bincount(cell.ravel(), weights=flat, minlength=TILE * TILE).reshape(TILE, TILE)
     corr = sfft.irfft2(sfft.rfft2(folds, workers=1) * np.conj(sfft.rfft2(sync)), (TILE, TILE), workers=1)  # all at once
     z = (corr.max(axis=(1, 2)) - corr.mean(axis=(1, 2))) / (corr.std(axis=(1, 2)) + 1e-12)
     scored = sorted(zip(z.tolist(), (sc for sc, _ in grid), (th for _, th in grid)), reverse=True)
