@@ -208,20 +208,25 @@ def _mp3(seed: int, size: None = None) -> bytes:
     return buf.getvalue()
 
 
-def _m4a(seed: int, _size: tuple[int, int] | None = None) -> bytes:
-    """Encode a seeded tone as AAC in an M4A (the iPod/iTunes flavour of MP4) with PyAV, with a title tag."""
+def m4a_bytes(samples: np.ndarray, rate: int, encoder: str = "aac", tracks: int = 1, title: str | None = None) -> bytes:
+    """Encode mono float samples as an M4A (the iPod/iTunes flavour of MP4) with PyAV: `tracks` copies of the track."""
     import av
 
-    rate = 44100
     buf = io.BytesIO()
     with av.open(buf, "w", format="ipod") as container:
-        container.metadata["title"] = f"tone {seed}"
-        stream = container.add_stream("aac", rate=rate, layout="mono")
-        frame = av.AudioFrame.from_ndarray(_tone(seed, rate, 0.5)[None, :], format="fltp", layout="mono")
-        frame.sample_rate = rate
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
+        if title is not None:
+            container.metadata["title"] = title
+        for stream in [container.add_stream(encoder, rate=rate, layout="mono") for _ in range(tracks)]:
+            frame = av.AudioFrame.from_ndarray(np.asarray(samples, np.float32)[None, :], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, 0
+            for packet in [*stream.encode(frame), *stream.encode(None)]:
+                container.mux(packet)
     return buf.getvalue()
+
+
+def _m4a(seed: int, _size: tuple[int, int] | None = None) -> bytes:
+    """A seeded tone as AAC in an M4A, with a title tag."""
+    return m4a_bytes(_tone(seed, 44100, 0.5), 44100, title=f"tone {seed}")
 
 
 def _h264_encoder() -> str:
@@ -336,9 +341,9 @@ def flip_mdat_byte(data: bytes) -> bytes:
 
 @pytest.fixture
 def helpers():  # noqa: ANN201 - a namespace of helper functions
-    """Helpers for tests: bmff_box, flip_mdat_byte, make_ca, extension, formats, watermarkable_size."""
+    """Helpers for tests: bmff_box, flip_mdat_byte, make_ca, extension, formats, watermarkable_size, m4a."""
     import types
 
     return types.SimpleNamespace(bmff_box=bmff_box, flip_mdat_byte=flip_mdat_byte, make_ca=make_ca,
                                  extension=extension, formats=SIGNABLE_FORMATS,
-                                 watermarkable_size=WATERMARKABLE_SIZE)
+                                 watermarkable_size=WATERMARKABLE_SIZE, m4a=m4a_bytes)

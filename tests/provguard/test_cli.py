@@ -536,19 +536,14 @@ def test_help_mentions_exit_codes(cli) -> None:  # noqa: ANN001
     assert "Exit codes: 0" in result.out
 
 
-def test_an_m4a_with_two_tracks_is_not_marked_without_one_but_signs_unmarked(cli, dev_credentials, tmp_path: Path) -> None:  # noqa: ANN001
+def test_an_m4a_with_two_tracks_is_not_marked_without_one_but_signs_unmarked(cli, dev_credentials, helpers,  # noqa: ANN001
+                                                                             tmp_path: Path) -> None:
     """Marking would re-encode the first track only: refused with a pointer to --no-watermark, which then signs it."""
-    import av
     import numpy as np
 
     tone = (0.3 * np.sin(np.arange(4 * 44100) / 7.0)).astype(np.float32)
     source = tmp_path / "two-tracks.m4a"
-    with av.open(str(source), "w", format="ipod") as out:
-        for stream in [out.add_stream("aac", rate=44100, layout="mono") for _ in range(2)]:
-            frame = av.AudioFrame.from_ndarray(tone[None, :], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 44100, 0
-            out.mux(stream.encode(frame))
-            out.mux(stream.encode(None))
+    source.write_bytes(helpers.m4a(tone, 44100, tracks=2))
     refused = cli("sign", source, "-o", tmp_path / "marked.m4a")
     _assert_one_error_line(refused, "more than one stream", "--no-watermark")
     assert not (tmp_path / "marked.m4a").exists()

@@ -221,32 +221,18 @@ def test_integer_soundtracks_decode_to_unit_floats(encoder: str, sample_format: 
     assert np.max(np.abs(samples)) == pytest.approx(0.5, abs=0.01)
 
 
-def _m4a(encoder: str, n_tracks: int = 1, seconds: float = 1.0) -> bytes:
-    """An M4A of a 440 Hz tone in the given codec, titled, with n_tracks audio tracks."""
-    import av
-
-    rate = 44100
-    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="ipod") as out:
-        out.metadata["title"] = "Field recording"
-        streams = [out.add_stream(encoder, rate=rate, layout="mono") for _ in range(n_tracks)]
-        for stream in streams:
-            frame = av.AudioFrame.from_ndarray(tone[None, :], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = rate, 0
-            out.mux(stream.encode(frame))
-            out.mux(stream.encode(None))
-    return buf.getvalue()
+def _tone(seconds: float = 1.0, rate: int = 44100) -> np.ndarray:
+    return (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
 
 
 @pytest.mark.parametrize("encoder", ["aac", "alac"])
-def test_m4a_is_re_encoded_as_m4a_in_its_codec_with_its_tags(encoder: str) -> None:
+def test_m4a_is_re_encoded_as_m4a_in_its_codec_with_its_tags(encoder: str, helpers) -> None:  # noqa: ANN001
     import av
 
     from provguard.media import M4A, sniff
     from provguard.mediaio import encode_audio
 
-    source = _m4a(encoder)
+    source = helpers.m4a(_tone(), 44100, encoder, title="Field recording")
     audio = decode_audio(source, M4A)
     out = encode_audio(audio, audio.samples * 0.5)
     assert sniff(out) is M4A
@@ -259,11 +245,11 @@ def test_m4a_is_re_encoded_as_m4a_in_its_codec_with_its_tags(encoder: str) -> No
     assert rms == pytest.approx(0.5 * float(np.sqrt(np.mean(audio.samples**2))), rel=0.05)  # the new samples, not the old
 
 
-def test_m4a_with_a_second_track_is_refused_not_re_encoded_without_it() -> None:
+def test_m4a_with_a_second_track_is_refused_not_re_encoded_without_it(helpers) -> None:  # noqa: ANN001
     from provguard.errors import UnsupportedMediaError
     from provguard.media import M4A
     from provguard.mediaio import encode_audio
 
-    audio = decode_audio(_m4a("aac", n_tracks=2), M4A)
+    audio = decode_audio(helpers.m4a(_tone(), 44100, tracks=2), M4A)
     with pytest.raises(UnsupportedMediaError, match="more than one stream"):
         encode_audio(audio, audio.samples)

@@ -403,22 +403,14 @@ def test_a_multi_picture_jpeg_is_marked_on_its_primary_picture() -> None:
     assert detect_media(marked, JPEG, KEY).carries(PAYLOAD)
 
 
-def test_an_m4a_voice_memo_carries_the_payload_in_aac() -> None:
+def test_an_m4a_voice_memo_carries_the_payload_in_aac(helpers) -> None:  # noqa: ANN001
     """M4A (AAC) speech is marked and re-encoded as M4A; the unmarked original does not read as marked."""
     import soundfile as sf
 
     from provguard.media import M4A
 
     speech, rate = sf.read(SPEECH, dtype="float32")
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="ipod") as out:
-        stream = out.add_stream("aac", rate=rate, layout="mono")
-        stream.bit_rate = 96_000
-        frame = av.AudioFrame.from_ndarray(speech[None, :], format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = rate, 0
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    memo = buf.getvalue()
+    memo = helpers.m4a(speech, rate)
     marked = embed_media(memo, M4A, PAYLOAD, KEY)
     assert sniff(marked) is M4A
     assert detect_media(marked, M4A, KEY).carries(PAYLOAD)
