@@ -410,9 +410,9 @@ def transform_video(
     """Re-encode an MP4's video as H.264 with each RGB frame passed through frame_fn; audio is copied.
 
     The display matrix (a phone's rotation) and the container's and streams' text metadata are carried over.
-    With upright, frame_fn is given each frame as a player displays it and returns it that way.  With audio_fn, a
-    mono or stereo audio track in one of SOUNDTRACK_ENCODERS' codecs is decoded, passed through it (samples x
-    channels, rate) and re-encoded in its codec at its bit rate; where it returns None the track is copied as it was.
+    With upright, frame_fn is given each frame as a player displays it and returns it that way.  With audio_fn, an
+    audio track in one of SOUNDTRACK_ENCODERS' codecs is decoded, passed through it (samples x channels, rate) and
+    re-encoded in its codec, layout and bit rate; where it returns None the track is copied as it was.
     on_frame(done, total) is called after every frame (total is the container's frame count, 0 when unknown).
     """
     import av
@@ -439,8 +439,7 @@ def transform_video(
             ain = src.streams.audio[0] if src.streams.audio else None
             new_audio = _new_audio_track(data, ain, audio_fn)
             if new_audio is not None:
-                aout = dst.add_stream(new_audio.codec, rate=new_audio.rate,
-                                      layout="stereo" if new_audio.channels == 2 else "mono")
+                aout = dst.add_stream(new_audio.codec, rate=new_audio.rate, layout=new_audio.layout)
                 if new_audio.bit_rate is not None:
                     aout.bit_rate = new_audio.bit_rate
                 _copy_metadata(ain, aout)
@@ -476,12 +475,15 @@ def transform_video(
 
 
 #: Soundtrack codecs that transform_video re-encodes in their own codec (decoder name -> encoder name), and the
-#: lossless ones among them (no bit rate).  Other tracks (and tracks of more than two channels) are copied as stored.
+#: lossless ones among them (no bit rate).  Other tracks are copied as stored.
 SOUNDTRACK_ENCODERS = {
     "aac": "aac", "mp3": "libmp3lame", "mp3float": "libmp3lame", "opus": "libopus", "ac3": "ac3", "eac3": "eac3",
     "flac": "flac", "alac": "alac",
 }
 _LOSSLESS_ENCODERS = ("flac", "alac")
+#: Most channels a re-encoded soundtrack may have (7.1); MP3 is mono or stereo only.
+_MAX_SOUNDTRACK_CHANNELS = 8
+_STEREO_ONLY_ENCODERS = ("libmp3lame",)
 
 
 @dataclass(frozen=True)
@@ -492,22 +494,21 @@ class _AudioTrack:
     rate: int
     bit_rate: int | None  # None for a lossless codec
     codec: str = "aac"  # encoder name
+    layout: str = "mono"  # channel layout, as the source track's
     start: int = 0  # where the track starts, in samples (a soundtrack may start after the picture)
-
-    @property
-    def channels(self) -> int:
-        return int(self.samples.shape[1])
 
 
 def _new_audio_track(
     data: bytes, ain: Any, audio_fn: Callable[[np.ndarray, int], np.ndarray | None] | None
 ) -> _AudioTrack | None:
     """The audio track transformed by audio_fn, or None where it is copied as it is (no function, a codec outside
-    SOUNDTRACK_ENCODERS, more than two channels, or None back)."""
-    if audio_fn is None or ain is None or ain.codec_context.channels not in (1, 2):
+    SOUNDTRACK_ENCODERS, more channels than its encoder takes, or None back)."""
+    if audio_fn is None or ain is None:
         return None
     encoder = SOUNDTRACK_ENCODERS.get(ain.codec_context.name)
-    if encoder is None:
+    channels = ain.codec_context.channels
+    most = 2 if encoder in _STEREO_ONLY_ENCODERS else _MAX_SOUNDTRACK_CHANNELS
+    if encoder is None or not 1 <= channels <= most or not _encoder_takes(encoder, ain.rate, ain.layout.name):
         return None
     try:
         track = _decode_with_av(data, MP4, DEFAULT_MAX_AUDIO_SECONDS)
@@ -518,7 +519,20 @@ def _new_audio_track(
         return None
     start = max(0, round(float(ain.start_time * ain.time_base) * track.rate)) if ain.start_time else 0
     bit_rate = None if encoder in _LOSSLESS_ENCODERS else track.bit_rate or 128_000
-    return _AudioTrack(np.asarray(new, np.float32), track.rate, bit_rate, encoder, start)
+    return _AudioTrack(np.asarray(new, np.float32), track.rate, bit_rate, encoder, ain.layout.name, start)
+
+
+def _encoder_takes(encoder: str, rate: int, layout: str) -> bool:
+    """Whether the encoder takes this rate and channel layout: one second of silence is encoded to find out."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(), "w", format="mp4") as scratch:
+            stream = scratch.add_stream(encoder, rate=rate, layout=layout)
+            _mux_audio(scratch, stream, np.zeros((rate, len(stream.layout.channels)), np.float32))
+    except (av.error.FFmpegError, ValueError, IndexError):  # PyAV reports a refused layout in these three ways
+        return False
+    return True
 
 
 def _mux_audio(dst: Any, stream: Any, samples: np.ndarray, first: int = 0) -> None:

@@ -290,8 +290,9 @@ def test_a_video_whose_frames_lost_the_mark_is_found_by_its_soundtrack() -> None
     assert decision.detected and decision.payload == PAYLOAD and decision.p_value <= 1e-6
 
 
-def _video_with_soundtrack(encoder: str, rate: int, seconds: float = 6.0) -> bytes:
-    """A 12 fps H.264 photo pan with real speech, resampled to `rate`, as its soundtrack in the given audio codec."""
+def _video_with_soundtrack(encoder: str, rate: int, seconds: float = 6.0, layout: str = "mono") -> bytes:
+    """A 12 fps H.264 photo pan with real speech, resampled to `rate`, as its soundtrack in the given audio codec
+    (every channel of the layout carries the speech)."""
     import soundfile as sf
     from scipy import signal
 
@@ -302,33 +303,38 @@ def _video_with_soundtrack(encoder: str, rate: int, seconds: float = 6.0) -> byt
     with av.open(buf, "w", format="mp4") as out:
         vs = out.add_stream("libx264", rate=12)
         vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        stream = out.add_stream(encoder, rate=rate, layout="mono")
+        stream = out.add_stream(encoder, rate=rate, layout=layout)
         for index, pixels in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = index
             out.mux(vs.encode(frame))
         out.mux(vs.encode(None))
-        sound = av.AudioFrame.from_ndarray(speech[None, :], format="fltp", layout="mono")
+        channels = len(stream.layout.channels)
+        sound = av.AudioFrame.from_ndarray(np.repeat(speech[None, :] / channels, channels, axis=0), format="fltp",
+                                           layout=layout)
         sound.sample_rate, sound.pts = rate, 0
         out.mux(stream.encode(sound))
         out.mux(stream.encode(None))
     return buf.getvalue()
 
 
-def _soundtrack_codec(data: bytes) -> str:
+def _soundtrack_codec(data: bytes) -> tuple[str, str]:
     with av.open(io.BytesIO(data)) as container:
-        return container.streams.audio[0].codec_context.name
+        stream = container.streams.audio[0]
+        return stream.codec_context.name, stream.layout.name
 
 
 @pytest.mark.parametrize(
-    ("encoder", "rate"), [("libmp3lame", 44100), ("libopus", 48000), ("ac3", 48000), ("flac", 44100)]
+    ("encoder", "rate", "layout"),
+    [("libmp3lame", 44100, "mono"), ("libopus", 48000, "mono"), ("ac3", 48000, "mono"), ("flac", 44100, "mono"),
+     ("aac", 48000, "5.1"), ("ac3", 48000, "5.1(side)")],
 )
-def test_a_soundtrack_in_another_codec_is_marked_in_its_own_codec(encoder: str, rate: int) -> None:
-    """MP3, Opus, AC-3 and FLAC soundtracks carry the payload too, re-encoded in the codec they came in."""
+def test_a_soundtrack_in_another_codec_is_marked_in_its_own_codec(encoder: str, rate: int, layout: str) -> None:
+    """MP3, Opus, AC-3 and FLAC soundtracks, and 5.1 ones, carry the payload too, re-encoded as they came in."""
     from provguard.mediaio import decode_audio
     from provguard.watermark.audio import detect_audio
 
-    video = _video_with_soundtrack(encoder, rate)
+    video = _video_with_soundtrack(encoder, rate, layout=layout)
     marked = embed_media(video, MP4, PAYLOAD, KEY)
     assert _soundtrack_codec(marked) == _soundtrack_codec(video)
     sound = decode_audio(marked, MP4)
