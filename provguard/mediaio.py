@@ -481,9 +481,8 @@ SOUNDTRACK_ENCODERS = {
     "flac": "flac", "alac": "alac",
 }
 _LOSSLESS_ENCODERS = ("flac", "alac")
-#: Most channels a re-encoded soundtrack may have (7.1); MP3 is mono or stereo only.
+#: Most channels a re-encoded soundtrack may have (7.1); within that, _encoder_takes decides (MP3: stereo at most).
 _MAX_SOUNDTRACK_CHANNELS = 8
-_STEREO_ONLY_ENCODERS = ("libmp3lame",)
 
 
 @dataclass(frozen=True)
@@ -507,8 +506,9 @@ def _new_audio_track(
         return None
     encoder = SOUNDTRACK_ENCODERS.get(ain.codec_context.name)
     channels = ain.codec_context.channels
-    most = 2 if encoder in _STEREO_ONLY_ENCODERS else _MAX_SOUNDTRACK_CHANNELS
-    if encoder is None or not 1 <= channels <= most or not _encoder_takes(encoder, ain.rate, ain.layout.name):
+    if encoder is None or not 1 <= channels <= _MAX_SOUNDTRACK_CHANNELS:
+        return None
+    if not _encoder_takes(encoder, ain.rate, ain.layout.name):
         return None
     try:
         track = _decode_with_av(data, MP4, DEFAULT_MAX_AUDIO_SECONDS)
