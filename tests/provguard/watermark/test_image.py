@@ -12,7 +12,8 @@ from PIL import Image, ImageEnhance
 from scipy import ndimage
 
 from provguard.errors import ImageTooSmallError, WatermarkError
-from provguard.watermark.image import MIN_SIDE, detect_image, embed_image
+from provguard.watermark.image import MIN_SIDE, detect_image, embed_image, max_decodings
+from provguard.watermark.payload import PayloadCodec
 
 PHOTOS = Path(__file__).resolve().parents[3] / "fixtures" / "photos"
 KEY = bytes(range(32))
@@ -199,6 +200,41 @@ def test_busy_texture_carries_the_mark(payload: int) -> None:
     for attacked in (marked, _codec(marked, "JPEG", 50), _enhance(marked, ImageEnhance.Contrast, 0.75)):
         decision = detect_image(attacked, KEY)
         assert decision.carries(payload) and decision.p_value <= 1e-6
+
+
+def test_the_p_value_covers_every_reading_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The p-value is a Bonferroni bound over max_decodings() readings: no path may decode more, or claim fewer."""
+    trials_claimed: list[int] = []
+    decode = PayloadCodec.decode
+
+    def counting_decode(self: PayloadCodec, soft: np.ndarray, fpr: float = 1e-6, n_trials: int = 1, **kw: int):
+        trials_claimed.append(n_trials)
+        return decode(self, soft, fpr, n_trials, **kw)
+
+    monkeypatch.setattr(PayloadCodec, "decode", counting_decode)
+    readings = {
+        "nominal": _marked("coffee"),
+        "turned": np.ascontiguousarray(np.rot90(_marked("seeding"))),
+        "rotated": _rotate(_marked("astronaut"), 5),
+        "weak sync, turned back": _rotate(_marked("grass"), -5),
+        "unmarked, searched": _rotate(_photo("rocket"), 4),
+    }
+    decoded = {}
+    for name, img in readings.items():
+        trials_claimed.clear()
+        detect_image(img, KEY)
+        decoded[name] = len(trials_claimed)
+        assert set(trials_claimed) == {max_decodings()}, name
+        assert 1 <= decoded[name] <= max_decodings(), name
+    assert decoded["weak sync, turned back"] > 3, decoded  # the extra readings are exercised
+
+
+@pytest.mark.parametrize(("payload", "degrees"), [(PAYLOAD, -5), (PAYLOAD, 2), (12345, 3), (12345, -2)])
+def test_rotated_busy_texture_is_read_turned_back(payload: int, degrees: float) -> None:
+    """Grass rotated, then JPEG q75: read along rotated tiling vectors the host drowns it; turned back, it reads."""
+    attacked = _codec(_rotate(embed_image(_photo("grass"), payload, KEY), degrees), "JPEG", 75)
+    decision = detect_image(attacked, KEY)
+    assert decision.carries(payload) and decision.p_value <= 1e-6
 
 
 def test_other_key_is_not_detected() -> None:
