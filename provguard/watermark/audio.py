@@ -23,7 +23,9 @@ Design, in short:
   speed all frames are folded modulo the block length (longer clips get stronger) and the block offset is
   found by circular correlation with the sync chips.
 * Sync tiles and data tiles are disjoint, so the alignment is chosen without looking at the data bits; only
-  DECODE_CANDIDATES alignments are decoded and the p-value is multiplied by that number (Bonferroni).
+  DECODE_CANDIDATES alignments are decoded, each read twice (with the sync search's tile weights, and with
+  weights that favour tiles above their band's noise floor), and the p-value is multiplied by the number of
+  readings (Bonferroni).
 * PayloadCodec decodes (CRC-aided list Viterbi) and judges each payload by its hard and soft tests.
 * Embedding streams through the input in chunks of DEFAULT_CHUNK_BLOCKS blocks (block-aligned, one slot of context
   each side), resampling each piece with margins, so memory is bounded whatever the length (up to the 3 h that
@@ -72,7 +74,7 @@ SPEED_MIN, SPEED_MAX, SPEED_STEP = 0.94, 1.06, 0.01
 #: (a pitch shift that keeps the duration).
 TEMPO_STEP = 0.02
 PITCH_STEP = 0.02
-#: Alignments decoded after the sync search; the p-value is multiplied by this number.
+#: Alignments decoded after the sync search; the p-value is multiplied by the readings decoded (max_decodings()).
 DECODE_CANDIDATES = 2
 #: Host-to-mark energy ratio (SNR, dB) embed_audio plans at, then fills to FILL_SNR_DB by scaling; the result is
 #: never below SNR_FLOOR_DB.
@@ -97,6 +99,15 @@ _PLAN_NOISE = 0.01  # noise floor (in mean-tile units) the embedder plans agains
 _ROBUST_FLOOR = 4.0 * 10 ** (-_ROBUST_DB / 10)  # in mean-tile units: quieter tiles are pushed less
 _EPS = 1e-12
 _MAX_FILL = 2.0  # the planned mark is scaled up to its energy budget by at most this factor (amplitude)
+#: Detection reads the soft bits of every decoded alignment twice: with the sync search's tile weights, and with
+#: weights scaled by each tile's share above its band's noise floor (this percentile of the band's slot energies),
+#: each bit's variance shrunk this share of the way to the mean bit's. White noise at 20 dB SNR drowns about half
+#: of speech's tiles; the second reading recovers 3-8 s clips the first loses (bench clips: 138 -> 163 of 240
+#: noise draws), while the first keeps what the second loses on clean and codec-attacked audio.
+_NOISE_FLOOR_PERCENTILE = 10.0
+_FLOOR_VARIANCE_SHRINK = 0.5
+_READINGS = (False, True)  # floor-weighted or not
+_TINY = 1e-30
 
 
 @dataclass(frozen=True)
@@ -288,6 +299,20 @@ def _tile_features(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     nb[:, -1] = lt[:, -2]
     x = np.clip(lt - nb, -_CLIP, _CLIP)
     w = t / (t + floor)
+    return x, w
+
+
+def _floor_weighted_features(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tile features whose weights also scale with each tile's share above its band's noise floor.
+
+    The floor is the band's _NOISE_FLOOR_PERCENTILE slot energy over the clip. Under broadband noise, tiles near
+    the floor carry noise and almost none of the mark; this reading lets the tiles above it speak.
+    """
+    x, w = _tile_features(t)
+    if t.shape[0]:
+        floor = np.percentile(t, _NOISE_FLOOR_PERCENTILE, axis=0, keepdims=True)
+        above = np.maximum(t - floor, 0.0)
+        w = w * (above / (above + floor + _TINY))
     return x, w
 
 
@@ -669,15 +694,15 @@ class _Received:
     def __init__(self, power: np.ndarray) -> None:
         self.power = power
         self.cum_f = _freq_cumsum(power)
-        self._folds: dict[tuple[float, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._folds: dict[tuple[float, str, bool], tuple[np.ndarray, np.ndarray]] = {}
 
-    def fold(self, factor: float, warp: str = "speed") -> tuple[np.ndarray, np.ndarray]:
-        """Block-folded weighted features under a speed hypothesis (factor, warp)."""
-        key = _hypothesis(factor, warp)
+    def fold(self, factor: float, warp: str = "speed", floor_weighted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Block-folded weighted features under a speed hypothesis (factor, warp), optionally floor-weighted."""
+        key = (*_hypothesis(factor, warp), floor_weighted)
         if key not in self._folds:
-            time, pitch = _time_and_pitch(*key)
-            energy = _slot_energy(self.power, time, self.cum_f, pitch)
-            self._folds[key] = _fold(*_tile_features(energy.astype(np.float32)))  # float32: twice as fast, ample
+            time, pitch = _time_and_pitch(*key[:2])
+            energy = _slot_energy(self.power, time, self.cum_f, pitch).astype(np.float32)  # float32: twice as fast
+            self._folds[key] = _fold(*(_floor_weighted_features if floor_weighted else _tile_features)(energy))
         return self._folds[key]
 
     def align(self, factor: float, key: bytes, warp: str = "speed") -> _Alignment:
@@ -723,15 +748,17 @@ def _best_alignments(power: np.ndarray, key: bytes, n_best: int) -> tuple[_Recei
     return rx, picked
 
 
-def _soft_bits(rx: _Received, key: bytes, align: _Alignment) -> np.ndarray:
+def _soft_bits(rx: _Received, key: bytes, align: _Alignment, floor_weighted: bool = False) -> np.ndarray:
     """Normalised soft value of every coded bit at one alignment (positive means 1)."""
     lay = _layout(key)
-    f, g = rx.fold(align.factor, align.warp)
+    f, g = rx.fold(align.factor, align.warp, floor_weighted)
     rows = (align.offset + np.arange(_SLOTS) * _SLOT) % _BLOCK
     ft, gt = f[rows], g[rows]  # (slots, bands)
     data = lay.group >= 0
     num = np.bincount(lay.group[data], weights=(ft * lay.chips)[data], minlength=N_CODED)
     den = np.bincount(lay.group[data], weights=gt[data], minlength=N_CODED)
+    if floor_weighted:
+        den = (1 - _FLOOR_VARIANCE_SHRINK) * den + _FLOOR_VARIANCE_SHRINK * float(np.mean(den))
     return num / np.sqrt(np.maximum(den, _EPS))
 
 
@@ -764,6 +791,11 @@ def channel_soft_bits(samples: np.ndarray, sample_rate: int, key: bytes) -> np.n
     return _soft_bits(rx, key, aligns[0])
 
 
+def max_decodings() -> int:
+    """Readings detect_audio may decode (each alignment read plainly and floor-weighted); the p-value's Bonferroni."""
+    return DECODE_CANDIDATES * len(_READINGS)
+
+
 def detect_audio(
     samples: np.ndarray,
     sample_rate: int,
@@ -777,8 +809,8 @@ def detect_audio(
     codec = PayloadCodec(key, N_CODED)
     best: PayloadDecision | None = None
     rx, aligns = _best_alignments(_detect_power(x, sample_rate), key, DECODE_CANDIDATES)
-    for align in aligns:
-        d = codec.decode(_soft_bits(rx, key, align), fpr=fpr, n_trials=DECODE_CANDIDATES)
+    for align, floor_weighted in ((a, w) for a in aligns for w in _READINGS):
+        d = codec.decode(_soft_bits(rx, key, align, floor_weighted), fpr=fpr, n_trials=max_decodings())
         if best is None or (d.detected, -d.p_value) > (best.detected, -best.p_value):
             best = d
     assert best is not None

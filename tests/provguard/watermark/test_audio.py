@@ -20,7 +20,9 @@ from provguard.watermark.audio import (
     MIN_SECONDS,
     detect_audio,
     embed_audio,
+    max_decodings,
 )
+from provguard.watermark.payload import PayloadCodec
 
 SPEECH = Path(__file__).resolve().parents[3] / "fixtures" / "speech"
 KEY = b"test-audio-watermark-key-0000001"
@@ -254,6 +256,33 @@ def test_short_prompt_survives_white_noise_at_20db() -> None:
     y = embed_audio(x, RATE, PAYLOAD, KEY)
     recovered = [detect_audio(_noise(y, 20.0, seed), RATE, KEY).payload == PAYLOAD for seed in range(4)]
     assert sum(recovered) >= 3
+
+
+@pytest.mark.parametrize(("start", "seconds"), [(0.0, 3.3), (1.0, 4.0)])
+def test_a_few_seconds_of_telephone_speech_survive_white_noise_at_20db(start: float, seconds: float) -> None:
+    """3-4 s of an 8 kHz prompt: the noise drowns most tiles, and the floor-weighted reading lets the rest decode."""
+    x = _load("allison_vm-intro.flac")[int(start * RATE) : int((start + seconds) * RATE)]
+    y = embed_audio(x, RATE, PAYLOAD, KEY)
+    recovered = [detect_audio(_noise(y, 20.0, seed), RATE, KEY).payload == PAYLOAD for seed in range(8)]
+    assert sum(recovered) >= 7, recovered
+    assert not any(detect_audio(_noise(x, 20.0, seed), RATE, KEY).detected for seed in range(4))
+
+
+def test_the_p_value_covers_every_reading_decoded(monkeypatch: pytest.MonkeyPatch, marked: np.ndarray) -> None:
+    """The p-value is a Bonferroni bound over max_decodings() readings: no path may decode more, or claim fewer."""
+    trials_claimed: list[int] = []
+    decode = PayloadCodec.decode
+
+    def counting_decode(self: PayloadCodec, soft: np.ndarray, fpr: float = 1e-6, n_trials: int = 1, **kw: int):
+        trials_claimed.append(n_trials)
+        return decode(self, soft, fpr, n_trials, **kw)
+
+    monkeypatch.setattr(PayloadCodec, "decode", counting_decode)
+    for audio in (marked, _noise(marked, 20.0), _speed(marked, 1.04)):
+        trials_claimed.clear()
+        detect_audio(audio, RATE, KEY)
+        assert 1 <= len(trials_claimed) <= max_decodings()
+        assert set(trials_claimed) == {max_decodings()}
 
 
 def test_longer_speech_survives_white_noise_at_20db(speech: np.ndarray) -> None:
