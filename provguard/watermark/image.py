@@ -503,11 +503,6 @@ def _interpolated_rms(grid: np.ndarray) -> float:
     return math.sqrt(max(float(np.mean(grid[1:-1, 1:-1] * smooth[1:-1, 1:-1])), 0.0))
 
 
-def _working_plane(arr: np.ndarray) -> np.ndarray:
-    """The detector's view of an image: whitened, contrast-normalised luma at the working scale."""
-    return _analyse(_luma(arr)).plane
-
-
 def _autocorrelation(plane: np.ndarray, reach: int) -> np.ndarray:
     """Spectrally whitened autocorrelation of the plane for lags in [-reach, reach]^2, trend removed."""
     h, w = plane.shape
@@ -769,13 +764,15 @@ def _registered_readings(work_luma: np.ndarray, scale: float, theta: float, sync
     sync is scanned around it; the best turned-back folds are read at their sync offset and a quarter pixel
     around it.
     """
+    def scan(around: float, steps: tuple[float, ...]) -> list[tuple[float, _Reading]]:
+        return [(around + d, r) for d in steps for r in _readings_turned_back(work_luma, around + d, scale, sync)]
+
     centre = math.degrees(theta)
-    scanned = [(centre, r) for r in _readings_turned_back(work_luma, centre, scale, sync)]
+    scanned = scan(centre, (0.0,))
     if max(r.z for _, r in scanned) < _REGISTER_GO_Z:  # unmarked content: stop after one turn
         return []
-    scanned += [(centre + d, r) for d in _REGISTER_SCAN for r in _readings_turned_back(work_luma, centre + d, scale, sync)]
-    best = max(scanned, key=lambda t: t[1].z)[0]
-    scanned += [(best + d, r) for d in _REGISTER_FINE for r in _readings_turned_back(work_luma, best + d, scale, sync)]
+    scanned += scan(centre, _REGISTER_SCAN)
+    scanned += scan(max(scanned, key=lambda t: t[1].z)[0], _REGISTER_FINE)
     ranked = sorted((r for _, r in scanned), key=lambda r: -r.z)[:_REGISTER_DECODE]
     return [r._replace(offset=(r.offset[0] + dy, r.offset[1] + dx)) for r in ranked for dy, dx in _OFFSET_NEIGHBOURS]
 
