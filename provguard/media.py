@@ -213,7 +213,7 @@ _BMFF_KINDS = (MP4, MOV, M4A, AVIF, HEIC)
 _MAX_BMFF_BOXES = 100_000
 
 
-def _box_name(raw: bytes) -> str:
+def box_name(raw: bytes) -> str:
     """A box type as printable text (hostile files may put control characters there)."""
     return "".join(ch if ch.isprintable() else "?" for ch in raw.decode("latin-1"))
 
@@ -228,7 +228,7 @@ def _check_bmff(data: bytes, kind: MediaKind) -> None:
             if not data[pos:].strip(b"\x00"):
                 return  # a little zero padding after the last box
             raise CorruptMediaError(f"{kind.mime} is truncated ({end - pos} stray bytes after the last box)")
-        size, box = int.from_bytes(data[pos : pos + 4], "big"), _box_name(data[pos + 4 : pos + 8])
+        size, box = int.from_bytes(data[pos : pos + 4], "big"), box_name(data[pos + 4 : pos + 8])
         header = 8
         if size == 1:
             if end - pos < 16:

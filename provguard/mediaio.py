@@ -12,10 +12,33 @@ from typing import Any
 
 import numpy as np
 
-from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
+from provguard.errors import (
+    CorruptMediaError,
+    MediaTooLargeError,
+    UnsupportedMediaError,
+)
 from provguard.flacblocks import FlacBlocks, flac_blocks, with_flac_blocks
-from provguard.imagemeta import jpeg_metadata, png_metadata, with_jpeg_metadata, with_png_metadata
-from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, M4A, MP3, MP4, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
+from provguard.imagemeta import (
+    jpeg_metadata,
+    png_metadata,
+    with_jpeg_metadata,
+    with_png_metadata,
+)
+from provguard.m4ameta import M4aMetadata, m4a_metadata, with_m4a_metadata
+from provguard.media import (
+    DEFAULT_MAX_PIXELS,
+    FLAC,
+    JPEG,
+    M4A,
+    MP3,
+    MP4,
+    PNG,
+    TIFF,
+    WAV,
+    WEBP,
+    MediaKind,
+    id3_end,
+)
 from provguard.mpo import ExtraPictures, extra_pictures, with_extra_pictures
 from provguard.orientation import from_display, matrix_orientation, to_display
 from provguard.wavchunks import WavChunks, wav_chunks, with_wav_chunks
@@ -61,9 +84,11 @@ class DecodedAudio:
     tags: dict[str, str] = field(default_factory=dict)  # WAV, FLAC and M4A text tags (title, artist, ...)
     codec: str | None = None  # decoder name of a PyAV-decoded track (aac, alac, mp3float, ...)
     streams: int = 1  # streams in the container (an M4A's cover art is one more)
+    layout: str = ""  # a PyAV-decoded track's channel layout (mono, stereo, 5.1, ...)
     id3: tuple[bytes, bytes] = (b"", b"")  # an MP3's ID3v2 tag and ID3v1 trailer, kept byte for byte
     wav_chunks: WavChunks = field(default_factory=WavChunks)  # a WAV's other chunks (bext, iXML, cue, INFO, ...)
     flac_blocks: FlacBlocks = field(default_factory=FlacBlocks)  # a FLAC's pictures, cue sheet and tags as written
+    m4a_metadata: M4aMetadata = field(default_factory=M4aMetadata)  # an M4A's tags and cover art as written
 
 
 def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
@@ -254,7 +279,7 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float, truncate: 
             stream = container.streams.audio[0]
             rate = stream.codec_context.sample_rate
             bit_rate = stream.codec_context.bit_rate or None
-            codec, n_streams = stream.codec_context.name, len(container.streams)
+            codec, n_streams, layout = stream.codec_context.name, len(container.streams), stream.layout.name
             tags = {k: v for k, v in container.metadata.items() if k not in _MUXER_OWN_TAGS} if kind is M4A else {}
             total = 0
             channels = 0
@@ -279,7 +304,8 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float, truncate: 
         raise CorruptMediaError("audio holds no decodable frames")
     trailer = data[-128:] if data[-128:-125] == b"TAG" else b""
     return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate, tags=tags, codec=codec,
-                        streams=n_streams, id3=(data[: id3_end(data)], trailer))
+                        streams=n_streams, layout=layout, id3=(data[: id3_end(data)], trailer),
+                        m4a_metadata=m4a_metadata(data) if kind is M4A and not truncate else M4aMetadata())
 
 
 def _as_unit_float(arr: np.ndarray) -> np.ndarray:
@@ -322,26 +348,31 @@ _MUXER_OWN_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder
 def _encode_m4a(samples: np.ndarray, audio: DecodedAudio) -> bytes:
     """Encode float frames x channels as an M4A like the original: ALAC stays ALAC, anything else is AAC at its bit rate.
 
-    Text tags (title, artist, album, ...) are carried over; an M4A with cover art or other streams, or more than two
-    channels, is refused rather than written without them.
+    The iTunes metadata (every tag, cover art, lyrics) is carried byte for byte, less the source encoder's gapless
+    info; an M4A with a second track (a chapter track, another language), unreadable metadata, or a channel layout
+    the encoder does not take is refused rather than written without them.
     """
     import av
 
-    if audio.streams > 1:
-        raise UnsupportedMediaError("M4A with cover art or more than one stream: a re-encoded copy would drop them")
+    meta = audio.m4a_metadata
+    if meta.problem:
+        raise UnsupportedMediaError(f"M4A metadata is malformed ({meta.problem}): a re-encoded copy would lose it")
+    if meta.tracks > 1 or (not meta and audio.streams > 1):
+        raise UnsupportedMediaError("M4A with more than one track: a re-encoded copy would drop the others")
     channels = samples.shape[1]
-    if channels > 2:
-        raise UnsupportedMediaError(f"M4A with {channels} channels: only mono and stereo M4A is re-encoded")
+    layout = audio.layout if audio.layout and channels > 2 else ("stereo" if channels == 2 else "mono")
     encoder = "alac" if audio.codec == "alac" else "aac"
+    if channels > 2 and not _encoder_takes(encoder, audio.rate, layout):
+        raise UnsupportedMediaError(f"M4A in {layout} ({channels} channels): the {encoder} encoder does not take it")
     buf = io.BytesIO()
     with av.open(buf, "w", format="ipod") as out:
-        for name, value in audio.tags.items():
+        for name, value in ({} if meta else audio.tags).items():
             out.metadata[name] = value
-        stream = out.add_stream(encoder, rate=audio.rate, layout="stereo" if channels == 2 else "mono")
+        stream = out.add_stream(encoder, rate=audio.rate, layout=layout)
         if encoder == "aac":
             stream.bit_rate = audio.bit_rate or 128_000
         _mux_audio(out, stream, samples)
-    return buf.getvalue()
+    return with_m4a_metadata(buf.getvalue(), meta)
 
 
 def _encode_mp3(samples: np.ndarray, rate: int, bit_rate: int) -> bytes:

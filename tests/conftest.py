@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fractions
 import functools
 import io
 import sys
@@ -208,20 +209,47 @@ def _mp3(seed: int, size: None = None) -> bytes:
     return buf.getvalue()
 
 
-def m4a_bytes(samples: np.ndarray, rate: int, encoder: str = "aac", tracks: int = 1, title: str | None = None) -> bytes:
-    """Encode mono float samples as an M4A (the iPod/iTunes flavour of MP4) with PyAV: `tracks` copies of the track."""
+def m4a_bytes(
+    samples: np.ndarray,
+    rate: int,
+    encoder: str = "aac",
+    tracks: int = 1,
+    title: str | None = None,
+    cover: bytes | None = None,
+    layout: str = "mono",
+) -> bytes:
+    """Encode float samples ((n,) mono or (n, channels) in `layout`) as an M4A with PyAV: `tracks` copies of the track.
+
+    With `cover` (JPEG bytes), FFmpeg's MP4 muxer stores it as iTunes cover art (moov/udta/meta/ilst/covr), the
+    way music stores write it, and the file is branded 'M4A ' as theirs are.
+    """
     import av
 
+    frames = np.asarray(samples, np.float32).reshape(len(samples), -1).T
     buf = io.BytesIO()
-    with av.open(buf, "w", format="ipod") as container:
+    with av.open(buf, "w", format="mp4" if cover else "ipod") as container:
         if title is not None:
             container.metadata["title"] = title
-        for stream in [container.add_stream(encoder, rate=rate, layout="mono") for _ in range(tracks)]:
-            frame = av.AudioFrame.from_ndarray(np.asarray(samples, np.float32)[None, :], format="fltp", layout="mono")
+        streams = [container.add_stream(encoder, rate=rate, layout=layout) for _ in range(tracks)]
+        if cover is not None:
+            art = container.add_stream("mjpeg")
+            art.width, art.height, art.pix_fmt = 64, 64, "yuvj420p"
+            art.time_base = fractions.Fraction(1, 90000)
+            art.disposition = av.stream.Disposition.attached_pic
+            packet = av.Packet(cover)
+            packet.stream, packet.pts, packet.dts, packet.time_base = art, 0, 0, art.time_base
+            container.mux(packet)
+        for stream in streams:
+            if encoder == "flac":  # packed 16-bit, which FLAC takes (and any channel count: planar stops at 8)
+                pcm = np.round(np.clip(frames.T, -1, 1) * 32767).astype(np.int16).reshape(1, -1)
+                frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout=layout)
+            else:
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(frames), format="fltp", layout=layout)
             frame.sample_rate, frame.pts = rate, 0
             for packet in [*stream.encode(frame), *stream.encode(None)]:
                 container.mux(packet)
-    return buf.getvalue()
+    data = buf.getvalue()
+    return data[:8] + b"M4A " + data[12:] if cover else data
 
 
 def _m4a(seed: int, _size: tuple[int, int] | None = None) -> bytes:

@@ -545,7 +545,7 @@ def test_an_m4a_with_two_tracks_is_not_marked_without_one_but_signs_unmarked(cli
     source = tmp_path / "two-tracks.m4a"
     source.write_bytes(helpers.m4a(tone, 44100, tracks=2))
     refused = cli("sign", source, "-o", tmp_path / "marked.m4a")
-    _assert_one_error_line(refused, "more than one stream", "--no-watermark")
+    _assert_one_error_line(refused, "more than one track", "--no-watermark")
     assert not (tmp_path / "marked.m4a").exists()
     assert cli("sign", source, "-o", tmp_path / "signed.m4a", "--no-watermark").code == EXIT_OK
     assert cli("verify", "--no-watermark", tmp_path / "signed.m4a").code == EXIT_OK

@@ -251,5 +251,5 @@ def test_m4a_with_a_second_track_is_refused_not_re_encoded_without_it(helpers) -
     from provguard.mediaio import encode_audio
 
     audio = decode_audio(helpers.m4a(_tone(), 44100, tracks=2), M4A)
-    with pytest.raises(UnsupportedMediaError, match="more than one stream"):
+    with pytest.raises(UnsupportedMediaError, match="more than one track"):
         encode_audio(audio, audio.samples)
