@@ -286,8 +286,7 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float, truncate: 
             for frame in container.decode(stream):
                 if frame.sample_rate != rate:
                     raise CorruptMediaError(f"audio changes its sample rate mid-stream ({rate} -> {frame.sample_rate} Hz)")
-                arr = frame.to_ndarray()
-                arr = arr.T if frame.format.is_planar else arr.reshape(-1, len(frame.layout.channels))
+                arr = audio_frame_samples(frame)
                 channels = channels or arr.shape[1]
                 if arr.shape[1] != channels:  # a stream that changes its layout keeps the first one's channel count
                     arr = np.repeat(arr.mean(axis=1, keepdims=True), channels, axis=1)
@@ -306,6 +305,26 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float, truncate: 
     return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate, tags=tags, codec=codec,
                         streams=n_streams, layout=layout, id3=(data[: id3_end(data)], trailer),
                         m4a_metadata=m4a_metadata(data) if kind is M4A and not truncate else M4aMetadata())
+
+
+#: numpy dtypes of PyAV's sample formats (planar ones end in "p").
+_SAMPLE_DTYPES = {"u8": "u1", "s16": "<i2", "s32": "<i4", "s64": "<i8", "flt": "<f4", "dbl": "<f8"}
+
+
+def audio_frame_samples(frame: Any) -> np.ndarray:
+    """A decoded audio frame's samples as frames x channels, in its own dtype.
+
+    Planar frames are read one channel plane at a time: PyAV lists a ninth plane for eight channels (7.1), and its
+    own to_ndarray reads it past the frame's memory.
+    """
+    channels, name = len(frame.layout.channels), frame.format.name
+    if name.removesuffix("p") not in _SAMPLE_DTYPES:
+        raise CorruptMediaError(f"audio decodes to an unknown sample format ({name})")
+    dtype = np.dtype(_SAMPLE_DTYPES[name.removesuffix("p")])
+    if frame.format.is_planar:
+        planes = [np.frombuffer(frame.planes[c], dtype, count=frame.samples) for c in range(channels)]
+        return np.stack(planes, axis=1)
+    return np.frombuffer(frame.planes[0], dtype, count=frame.samples * channels).reshape(-1, channels)
 
 
 def _as_unit_float(arr: np.ndarray) -> np.ndarray:
@@ -573,8 +592,9 @@ def _mux_audio(dst: Any, stream: Any, samples: np.ndarray, first: int = 0) -> No
     step = int(stream.rate)
     clipped = np.clip(samples, -1.0, 1.0)
     for start in range(0, clipped.shape[0], step):
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(clipped[start : start + step].T), format="fltp",
-                                           layout=stream.layout.name)
+        # packed (interleaved) float: PyAV gives a planar frame of 8 channels a ninth plane and cannot fill it
+        piece = np.ascontiguousarray(clipped[start : start + step], np.float32).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(piece, format="flt", layout=stream.layout.name)
         frame.sample_rate, frame.pts = stream.rate, first + start
         dst.mux(stream.encode(frame))
     dst.mux(stream.encode(None))

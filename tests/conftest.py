@@ -221,13 +221,14 @@ def m4a_bytes(
     """Encode float samples ((n,) mono or (n, channels) in `layout`) as an M4A with PyAV: `tracks` copies of the track.
 
     With `cover` (JPEG bytes), FFmpeg's MP4 muxer stores it as iTunes cover art (moov/udta/meta/ilst/covr), the
-    way music stores write it, and the file is branded 'M4A ' as theirs are.
+    way music stores write it, and the file is branded 'M4A ' as theirs are; so are codecs the iPod muxer refuses.
     """
     import av
 
-    frames = np.asarray(samples, np.float32).reshape(len(samples), -1).T
+    frames = np.asarray(samples, np.float32).reshape(len(samples), -1).T  # channels x samples
+    plain = cover is None and encoder in ("aac", "alac")  # what the iPod muxer takes; MP4's is branded M4A below
     buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4" if cover else "ipod") as container:
+    with av.open(buf, "w", format="ipod" if plain else "mp4") as container:
         if title is not None:
             container.metadata["title"] = title
         streams = [container.add_stream(encoder, rate=rate, layout=layout) for _ in range(tracks)]
@@ -239,17 +240,18 @@ def m4a_bytes(
             packet = av.Packet(cover)
             packet.stream, packet.pts, packet.dts, packet.time_base = art, 0, 0, art.time_base
             container.mux(packet)
-        for stream in streams:
-            if encoder == "flac":  # packed 16-bit, which FLAC takes (and any channel count: planar stops at 8)
+        for stream in streams:  # packed samples: PyAV cannot fill a planar frame of 8 channels (7.1)
+            if encoder == "flac":  # 16-bit, which FLAC takes
                 pcm = np.round(np.clip(frames.T, -1, 1) * 32767).astype(np.int16).reshape(1, -1)
                 frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout=layout)
             else:
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(frames), format="fltp", layout=layout)
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(frames.T).reshape(1, -1), format="flt",
+                                                   layout=layout)
             frame.sample_rate, frame.pts = rate, 0
             for packet in [*stream.encode(frame), *stream.encode(None)]:
                 container.mux(packet)
     data = buf.getvalue()
-    return data[:8] + b"M4A " + data[12:] if cover else data
+    return data if plain else data[:8] + b"M4A " + data[12:]
 
 
 def _m4a(seed: int, _size: tuple[int, int] | None = None) -> bytes:

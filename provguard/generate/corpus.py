@@ -168,12 +168,13 @@ def _decode_audio(member: str, data: bytes, raw_rate: int):  # noqa: ANN202 - (f
             pass
     import av
 
+    from provguard.mediaio import audio_frame_samples
+
     with av.open(io.BytesIO(data), format="g722" if ext == ".g722" else None) as box:
         stream = box.streams.audio[0]
         rate, chunks = int(stream.rate), []
         for frame in box.decode(stream):
-            a, ch = frame.to_ndarray(), len(frame.layout.channels)
-            a = a.T if frame.format.is_planar else a.reshape(-1, ch)
+            a = audio_frame_samples(frame)
             scale = {"s16": 32768.0, "s32": 2.0**31, "u8": 128.0}.get(frame.format.name.rstrip("p"), 1.0)
             chunks.append((a.astype(np.float32) - (128.0 if scale == 128.0 else 0.0)) / scale)
     if not chunks:

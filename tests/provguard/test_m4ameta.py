@@ -14,7 +14,7 @@ from PIL import Image
 from provguard.errors import CorruptMediaError, UnsupportedMediaError
 from provguard.m4ameta import MAX_BOXES, M4aMetadata, m4a_metadata, with_m4a_metadata
 from provguard.media import M4A, sniff
-from provguard.mediaio import decode_audio, encode_audio
+from provguard.mediaio import DecodedAudio, decode_audio, encode_audio
 from provguard.watermark.apply import detect_media, embed_media
 
 SPEECH = Path(__file__).resolve().parents[2] / "fixtures" / "speech" / "librivox_sense_and_sensibility_0870.flac"
@@ -110,25 +110,25 @@ def test_the_source_encoders_gapless_info_is_not_carried() -> None:
     assert norm in marked and _cover_art(marked) == COVER
 
 
-def test_a_multichannel_m4a_is_marked_in_its_own_layout() -> None:
+@pytest.mark.parametrize("layout", ["5.1", "7.1"])
+def test_a_surround_m4a_is_marked_in_its_own_layout(layout: str) -> None:
     from tests.conftest import m4a_bytes
 
     x, rate = sf.read(SPEECH, dtype="float32")
-    surround = np.stack([x * g for g in (0.8, 0.8, 1.0, 0.2, 0.5, 0.5)], axis=1)
-    source = m4a_bytes(surround, rate, layout="5.1")
+    gains = (0.8, 0.8, 1.0, 0.2, 0.5, 0.5, 0.4, 0.4)[: len(av.AudioLayout(layout).channels)]
+    source = m4a_bytes(np.stack([x * g for g in gains], axis=1), rate, layout=layout)
+    assert decode_audio(source, M4A).samples.shape[1] == len(gains)  # 7.1 is read plane by plane: no crash
     marked = embed_media(source, M4A, PAYLOAD, KEY)
     with av.open(io.BytesIO(marked)) as container:
-        assert container.streams.audio[0].layout.name == "5.1"
+        assert container.streams.audio[0].layout.name == layout
+        assert container.streams.audio[0].codec_context.name == "aac"
     assert detect_media(marked, M4A, KEY).carries(PAYLOAD)
 
 
 def test_a_layout_the_encoder_refuses_is_a_clear_error() -> None:
-    from tests.conftest import m4a_bytes
-
     x, rate = sf.read(SPEECH, dtype="float32")
-    source = m4a_bytes(np.stack([x] * 8, axis=1), rate, encoder="flac", layout="7.1", cover=COVER)  # AAC: no 7.1
-    audio = decode_audio(source, M4A)
-    with pytest.raises(UnsupportedMediaError, match="7.1"):
+    audio = DecodedAudio(np.stack([x] * 8, axis=1), rate, M4A, codec="aac", layout="7.1(top)")  # AAC: no 7.1(top)
+    with pytest.raises(UnsupportedMediaError, match=r"7\.1\(top\)"):
         encode_audio(audio, audio.samples)
 
 

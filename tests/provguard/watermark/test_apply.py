@@ -310,8 +310,8 @@ def _video_with_soundtrack(encoder: str, rate: int, seconds: float = 6.0, layout
             out.mux(vs.encode(frame))
         out.mux(vs.encode(None))
         channels = len(stream.layout.channels)
-        sound = av.AudioFrame.from_ndarray(np.repeat(speech[None, :] / channels, channels, axis=0), format="fltp",
-                                           layout=layout)
+        interleaved = np.repeat(speech[:, None] / channels, channels, axis=1).reshape(1, -1)  # packed: 7.1 too
+        sound = av.AudioFrame.from_ndarray(np.ascontiguousarray(interleaved), format="flt", layout=layout)
         sound.sample_rate, sound.pts = rate, 0
         out.mux(stream.encode(sound))
         out.mux(stream.encode(None))
@@ -327,10 +327,10 @@ def _soundtrack_codec(data: bytes) -> tuple[str, str]:
 @pytest.mark.parametrize(
     ("encoder", "rate", "layout"),
     [("libmp3lame", 44100, "mono"), ("libopus", 48000, "mono"), ("ac3", 48000, "mono"), ("flac", 44100, "mono"),
-     ("aac", 48000, "5.1"), ("ac3", 48000, "5.1(side)")],
+     ("aac", 48000, "5.1"), ("ac3", 48000, "5.1(side)"), ("aac", 48000, "7.1")],
 )
 def test_a_soundtrack_in_another_codec_is_marked_in_its_own_codec(encoder: str, rate: int, layout: str) -> None:
-    """MP3, Opus, AC-3 and FLAC soundtracks, and 5.1 ones, carry the payload too, re-encoded as they came in."""
+    """MP3, Opus, AC-3 and FLAC soundtracks, and 5.1 and 7.1 ones, carry the payload too, re-encoded as they came in."""
     from provguard.mediaio import decode_audio
     from provguard.watermark.audio import detect_audio
 
