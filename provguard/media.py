@@ -7,6 +7,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from provguard.bmff import box_name, track_handlers
 from provguard.errors import CorruptMediaError, InputError, MediaTooLargeError, UnsupportedMediaError
 
 #: Largest file read into memory by default (bytes); override with PROVGUARD_MAX_BYTES.
@@ -47,12 +48,15 @@ SIGNABLE = (JPEG, PNG, WEBP, TIFF, WAV, MP3, FLAC, M4A, MP4)
 #: Every kind with an extension of its own, and the usual alternative spellings.
 _BY_EXTENSION = {k.extension: k for k in (JPEG, PNG, WEBP, GIF, TIFF, DNG, AVIF, HEIC, SVG, WAV, MP3, FLAC, M4A, MP4, MOV, PDF)}
 _BY_EXTENSION.update({".jpeg": JPEG, ".jpe": JPEG, ".tiff": TIFF, ".wave": WAV, ".m4v": MP4, ".heif": HEIC})
+#: Names that audio/mp4 content may carry besides .m4a: an MP4 of sound alone is often named .mp4 (or .m4b).
+_AUDIO_MP4_EXTENSIONS = (".mp4", ".m4b")
 
 
 def check_output_name(output: str | os.PathLike[str], kind: MediaKind) -> None:
     """Refuse an output name whose extension names another format than the content it would hold."""
-    named = _BY_EXTENSION.get(Path(output).suffix.lower())
-    if named is not None and named != kind:
+    suffix = Path(output).suffix.lower()
+    named = _BY_EXTENSION.get(suffix)
+    if named is not None and named != kind and not (kind is M4A and suffix in _AUDIO_MP4_EXTENSIONS):
         raise InputError(
             f"output {Path(output).name} is named as {named.mime}, but the content is {kind.mime}: "
             f"give it a {kind.extension} name"
@@ -60,7 +64,7 @@ def check_output_name(output: str | os.PathLike[str], kind: MediaKind) -> None:
 
 
 def _sniff_iso_bmff(head: bytes) -> MediaKind | None:
-    """Name an ISO-BMFF file (MP4, MOV, M4A, AVIF, HEIC) from its ftyp box."""
+    """Name an ISO-BMFF file (MP4, MOV, M4A, AVIF, HEIC) from its ftyp box, and an MP4 of sound alone as M4A."""
     if len(head) < 12 or head[4:8] != b"ftyp":
         return None
     brand = head[8:12]
@@ -72,7 +76,16 @@ def _sniff_iso_bmff(head: bytes) -> MediaKind | None:
         return M4A
     if brand == b"qt  ":
         return MOV
-    return MP4
+    return M4A if _sound_only(head) else MP4
+
+
+def _sound_only(data: bytes) -> bool:
+    """Whether an MP4's moov (when the buffer holds it whole) lists sound tracks and no picture: audio/mp4."""
+    try:
+        handlers = track_handlers(data, _MAX_BMFF_BOXES)
+    except CorruptMediaError:  # only the start of the file, or a broken one: the brand decides
+        return False
+    return b"soun" in handlers and b"vide" not in handlers
 
 
 #: TIFF tag DNGVersion: present in IFD0 of every DNG file.
@@ -211,11 +224,6 @@ _RIFF_UNKNOWN_SIZE = 0xFFFFFFFF
 _BMFF_KINDS = (MP4, MOV, M4A, AVIF, HEIC)
 #: Most top-level boxes walked before giving up (a hostile file could declare millions of tiny boxes).
 _MAX_BMFF_BOXES = 100_000
-
-
-def box_name(raw: bytes) -> str:
-    """A box type as printable text (hostile files may put control characters there)."""
-    return "".join(ch if ch.isprintable() else "?" for ch in raw.decode("latin-1"))
 
 
 def _check_bmff(data: bytes, kind: MediaKind) -> None:

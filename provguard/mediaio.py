@@ -365,7 +365,8 @@ _MUXER_OWN_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder
 
 
 def _encode_m4a(samples: np.ndarray, audio: DecodedAudio) -> bytes:
-    """Encode float frames x channels as an M4A like the original: ALAC stays ALAC, anything else is AAC at its bit rate.
+    """Encode float frames x channels as an M4A (or an MP4 of sound alone) like the original: in its own codec (AAC,
+    ALAC, FLAC, Opus, MP3, AC-3; AAC for others), channel layout and bit rate.
 
     The iTunes metadata (every tag, cover art, lyrics) is carried byte for byte, less the source encoder's gapless
     info; an M4A with a second track (a chapter track, another language), unreadable metadata, or a channel layout
@@ -380,15 +381,16 @@ def _encode_m4a(samples: np.ndarray, audio: DecodedAudio) -> bytes:
         raise UnsupportedMediaError("M4A with more than one track: a re-encoded copy would drop the others")
     channels = samples.shape[1]
     layout = audio.layout if audio.layout and channels > 2 else ("stereo" if channels == 2 else "mono")
-    encoder = "alac" if audio.codec == "alac" else "aac"
-    if channels > 2 and not _encoder_takes(encoder, audio.rate, layout):
-        raise UnsupportedMediaError(f"M4A in {layout} ({channels} channels): the {encoder} encoder does not take it")
+    encoder = SOUNDTRACK_ENCODERS.get(audio.codec or "", "aac")
+    if not _encoder_takes(encoder, audio.rate, layout):
+        shape = layout if layout.endswith("channels") else f"{layout} ({channels} channels)"
+        raise UnsupportedMediaError(f"M4A in {shape} at {audio.rate} Hz: the {encoder} encoder does not take it")
     buf = io.BytesIO()
-    with av.open(buf, "w", format="ipod") as out:
+    with av.open(buf, "w", format="ipod" if encoder in ("aac", "alac") else "mp4") as out:
         for name, value in ({} if meta else audio.tags).items():
             out.metadata[name] = value
         stream = out.add_stream(encoder, rate=audio.rate, layout=layout)
-        if encoder == "aac":
+        if encoder not in _LOSSLESS_ENCODERS:
             stream.bit_rate = audio.bit_rate or 128_000
         _mux_audio(out, stream, samples)
     return with_m4a_metadata(buf.getvalue(), meta)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from provguard.errors import InputError, ProvguardError, WatermarkError
 from provguard.manifest import read_provenance
-from provguard.media import FLAC, JPEG, MP3, MP4, PNG, TIFF, WAV, WEBP, MediaKind, check_structure, max_bytes, read_media, sniff
+from provguard.media import SIGNABLE, MediaKind, check_structure, max_bytes, read_media, sniff
 from provguard.report import ABSENT, INVALID, RecoveredManifest, Report, WatermarkEvidence
 from provguard.store import ManifestStore
 
-#: Kinds whose content provguard decodes to look for its watermark.
-WATERMARK_KINDS = frozenset({JPEG, PNG, WEBP, TIFF, WAV, FLAC, MP3, MP4})
+#: Kinds whose content provguard decodes to look for its watermark: every kind it signs (and so marks).
+WATERMARK_KINDS = frozenset(SIGNABLE)
 
 
 @dataclass

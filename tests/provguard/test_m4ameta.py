@@ -12,7 +12,8 @@ import soundfile as sf
 from PIL import Image
 
 from provguard.errors import CorruptMediaError, UnsupportedMediaError
-from provguard.m4ameta import MAX_BOXES, M4aMetadata, m4a_metadata, with_m4a_metadata
+from provguard.bmff import MAX_BOXES
+from provguard.m4ameta import M4aMetadata, m4a_metadata, with_m4a_metadata
 from provguard.media import M4A, sniff
 from provguard.mediaio import DecodedAudio, decode_audio, encode_audio
 from provguard.watermark.apply import detect_media, embed_media

@@ -132,6 +132,35 @@ def test_sniff_iso_bmff_brands(brand: bytes, kind) -> None:  # noqa: ANN001 - Me
     assert sniff(b"\x00\x00\x00\x18ftyp" + brand + b"\x00" * 12) is kind
 
 
+def _track(handler: bytes) -> bytes:
+    """A trak box whose mdia/hdlr names a handler type (version, flags and pre_defined before it)."""
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return (len(payload) + 8).to_bytes(4, "big") + kind + payload
+
+    return box(b"trak", box(b"mdia", box(b"hdlr", b"\0" * 8 + handler + b"\0" * 13)))
+
+
+@pytest.mark.parametrize(
+    ("handlers", "kind"),
+    [((b"soun",), M4A), ((b"soun", b"soun"), M4A), ((b"vide", b"soun"), MP4), ((b"vide",), MP4), ((), MP4),
+     ((b"soun", b"text"), M4A)],
+)
+def test_an_mp4_of_sound_alone_is_audio(handlers: tuple[bytes, ...], kind) -> None:
+    moov_body = b"".join(_track(h) for h in handlers)
+    data = b"\x00\x00\x00\x18ftypisom" + b"\x00" * 12 + (len(moov_body) + 8).to_bytes(4, "big") + b"moov" + moov_body
+    assert sniff(data) is kind
+    assert sniff(data[:40]) is MP4  # only the start of the file: the brand decides
+
+
+def test_audio_mp4_content_may_keep_an_mp4_name() -> None:
+    check_output_name("talk.mp4", M4A)
+    check_output_name("talk.m4a", M4A)
+    with pytest.raises(InputError, match="give it a .m4a name"):
+        check_output_name("talk.wav", M4A)
+    with pytest.raises(InputError, match="give it a .mp4 name"):
+        check_output_name("clip.m4a", MP4)
+
+
 @pytest.mark.parametrize(
     ("head", "kind"),
     [

@@ -73,6 +73,45 @@ def test_laundered_photo_yields_payload_and_recovered_manifest(home: Path, tmp_p
     assert "recovered by soft binding" in text and "content changed since it was signed" in text
 
 
+def _aac(samples: np.ndarray, rate: int, path: Path, bit_rate: int, muxer: str) -> Path:
+    """Mono samples as AAC in an MP4 container of the given muxer ('mp4': brand isom; 'ipod': brand M4A)."""
+    import av
+
+    with av.open(str(path), "w", format=muxer) as out:
+        stream = out.add_stream("aac", rate=rate, layout="mono")
+        stream.bit_rate = bit_rate
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[None, :], np.float32), format="fltp",
+                                           layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def test_an_audio_only_mp4_is_signed_and_its_transcode_recovers_the_manifest(home: Path, tmp_path: Path) -> None:
+    """An .mp4 of sound alone (brand isom, as FFmpeg and recorders write it) is audio/mp4: signed with the audio
+    mark, and a platform's transcode (AAC 64 kbps, manifest gone) still finds the stored manifest."""
+    import soundfile as sf
+
+    from provguard.media import M4A
+    from provguard.mediaio import decode_audio
+
+    speech, rate = sf.read(FIXTURES / "speech" / "librivox_sense_and_sensibility_0870.flac", dtype="float32")
+    source = _aac(speech, rate, tmp_path / "reading.mp4", 128_000, "mp4")
+    signed, laundered = tmp_path / "signed.mp4", tmp_path / "laundered.m4a"
+    proc = _cli("sign", str(source), "-o", str(signed), home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "audio/mp4" in proc.stdout and proc.stderr == ""
+    payload = proc.stdout.split("watermark payload ")[1].strip(" )\n")
+    _aac(decode_audio(signed.read_bytes(), M4A).samples[:, 0], rate, laundered, 64_000, "ipod")
+    proc = _cli("verify", "--format", "json", str(signed), str(laundered), home=home)
+    original, copy = json.loads(proc.stdout)
+    assert original["provenance"]["state"] == "trusted", original
+    assert copy["provenance"]["state"] == "absent"
+    assert copy["watermark"]["detected"] and copy["watermark"]["payload"] == payload
+    assert copy["watermark"]["recovered"]["content_changed"] is True
+
+
 def test_unmarked_photo_reads_not_detected(home: Path, tmp_path: Path) -> None:
     """A photo never signed carries no watermark and nothing is recovered."""
     plain = tmp_path / "plain.jpg"
