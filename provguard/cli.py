@@ -67,7 +67,7 @@ def _add_sign(sub: argparse._SubParsersAction) -> None:
         "sign",
         help="embed a signed C2PA manifest",
         description=(
-            "Sign a JPEG, PNG, WebP, TIFF, WAV, MP3, FLAC or MP4 file with a C2PA manifest stating it was "
+            "Sign a JPEG, PNG, WebP, TIFF, WAV, MP3, FLAC, M4A or MP4 file with a C2PA manifest stating it was "
             "made by a generative model (by default). The input is never modified; the output is written "
             "to a temporary file and renamed into place."
         ),

@@ -124,14 +124,14 @@ def resynthesize(
 
 
 def load_speech(source: Path, *, max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[np.ndarray, int]:
-    """Decode a WAV, FLAC or MP3 file within the size and duration limits: (frames x channels float32, rate)."""
+    """Decode a WAV, FLAC, MP3 or M4A file within the size and duration limits: (frames x channels float32, rate)."""
     from provguard.errors import UnsupportedMediaError
-    from provguard.media import FLAC, MP3, WAV, read_media
+    from provguard.media import FLAC, M4A, MP3, WAV, read_media
     from provguard.mediaio import decode_audio
 
     data, kind = read_media(source)
-    if kind not in (WAV, FLAC, MP3):
-        raise UnsupportedMediaError(f"{source} is {kind.mime}; resynthesis reads WAV, FLAC or MP3 speech")
+    if kind not in (WAV, FLAC, MP3, M4A):
+        raise UnsupportedMediaError(f"{source} is {kind.mime}; resynthesis reads WAV, FLAC, MP3 or M4A speech")
     decoded = decode_audio(data, kind, max_seconds=max_seconds)
     return decoded.samples, decoded.rate
 

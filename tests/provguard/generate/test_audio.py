@@ -231,3 +231,18 @@ def test_importing_the_entry_point_does_not_import_torch() -> None:
 
     code = "import sys, provguard.generate.audio, provguard.generate.lpc; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_load_speech_reads_m4a_and_refuses_a_picture(tmp_path: Path, helpers) -> None:  # noqa: ANN001
+    x, rate = sf.read(str(FIXTURE_SPEECH / "librivox_sense_and_sensibility_0870.flac"), dtype="float32")
+    source = tmp_path / "reading.m4a"
+    source.write_bytes(helpers.m4a(x, rate))
+    samples, got_rate = audio.load_speech(source)
+    assert got_rate == rate and abs(samples.shape[0] - x.size) < 4096
+    assert np.corrcoef(samples[: x.size, 0][2048:-2048], x[: samples.shape[0]][2048:-2048])[0, 1] > 0.9
+    picture = tmp_path / "picture.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(picture)
+    with pytest.raises(UnsupportedMediaError, match="M4A speech"):
+        audio.load_speech(picture)
