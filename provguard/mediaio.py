@@ -12,33 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from provguard.errors import (
-    CorruptMediaError,
-    MediaTooLargeError,
-    UnsupportedMediaError,
-)
+from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
 from provguard.flacblocks import FlacBlocks, flac_blocks, with_flac_blocks
-from provguard.imagemeta import (
-    jpeg_metadata,
-    png_metadata,
-    with_jpeg_metadata,
-    with_png_metadata,
-)
+from provguard.imagemeta import jpeg_metadata, png_metadata, with_jpeg_metadata, with_png_metadata
 from provguard.m4ameta import M4aMetadata, m4a_metadata, with_m4a_metadata
-from provguard.media import (
-    DEFAULT_MAX_PIXELS,
-    FLAC,
-    JPEG,
-    M4A,
-    MP3,
-    MP4,
-    PNG,
-    TIFF,
-    WAV,
-    WEBP,
-    MediaKind,
-    id3_end,
-)
+from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, M4A, MP3, MP4, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
 from provguard.mpo import ExtraPictures, extra_pictures, with_extra_pictures
 from provguard.orientation import from_display, matrix_orientation, to_display
 from provguard.wavchunks import WavChunks, wav_chunks, with_wav_chunks
