@@ -241,12 +241,8 @@ def m4a_bytes(
             packet.stream, packet.pts, packet.dts, packet.time_base = art, 0, 0, art.time_base
             container.mux(packet)
         for stream in streams:  # packed samples: PyAV cannot fill a planar frame of 8 channels (7.1)
-            if encoder == "flac":  # 16-bit, which FLAC takes
-                pcm = np.round(np.clip(frames.T, -1, 1) * 32767).astype(np.int16).reshape(1, -1)
-                frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout=layout)
-            else:
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(frames.T).reshape(1, -1), format="flt",
-                                                   layout=layout)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(frames.T).reshape(1, -1), format="flt",
+                                               layout=layout)
             frame.sample_rate, frame.pts = rate, 0
             for packet in [*stream.encode(frame), *stream.encode(None)]:
                 container.mux(packet)
