@@ -10,12 +10,16 @@ from pathlib import Path
 
 from provguard.errors import InputError, ProvguardError, WatermarkError
 from provguard.manifest import read_provenance
-from provguard.media import SIGNABLE, MediaKind, check_structure, max_bytes, read_media, sniff
+from provguard.media import AVIF, MOV, SIGNABLE, MediaKind, check_structure, max_bytes, read_media, sniff
 from provguard.report import ABSENT, INVALID, RecoveredManifest, Report, WatermarkEvidence
 from provguard.store import ManifestStore
 
-#: Kinds whose content provguard decodes to look for its watermark: every kind it signs (and so marks).
-WATERMARK_KINDS = frozenset(SIGNABLE)
+#: Kinds provguard never writes but searches for its watermark: what platforms and phones re-encode signed content
+#: into (AVIF pictures, QuickTime movies), where the manifest is gone. Content of theirs that cannot be decoded (a
+#: codec PyAV or Pillow lacks) gets a note, not an error: its provenance is still reported.
+SEARCHED_ONLY = frozenset({AVIF, MOV})
+#: Kinds whose content provguard decodes to look for its watermark: every kind it signs (and so marks), and those.
+WATERMARK_KINDS = frozenset(SIGNABLE) | SEARCHED_ONLY
 
 
 @dataclass
@@ -78,6 +82,10 @@ def watermark_evidence(data: bytes, kind: MediaKind, report: Report, options: Ve
         decision = detect_media(data, kind, options.watermark_key)
     except WatermarkError as exc:
         return WatermarkEvidence(False, None, 0, 0, 1.0, note=str(exc))
+    except InputError as exc:  # undecodable or unsupported content of a kind provguard only searches
+        if kind not in SEARCHED_ONLY:
+            raise
+        return WatermarkEvidence(False, None, 0, 0, 1.0, note=f"watermark not searched: {exc}")
     payload = f"{decision.payload:016x}" if decision.detected and decision.payload is not None else None
     evidence = WatermarkEvidence(decision.detected, payload, decision.bit_errors, decision.n_bits, decision.p_value)
     if payload and report.provenance.state in (ABSENT, INVALID):

@@ -112,6 +112,57 @@ def test_an_audio_only_mp4_is_signed_and_its_transcode_recovers_the_manifest(hom
     assert copy["watermark"]["recovered"]["content_changed"] is True
 
 
+def test_a_photo_a_platform_serves_as_avif_recovers_its_manifest(home: Path, tmp_path: Path) -> None:
+    """Platforms serve AVIF: the signed JPEG, cropped and saved as AVIF quality 50, still points to its manifest."""
+    signed, served, plain = tmp_path / "signed.jpg", tmp_path / "served.avif", tmp_path / "plain.avif"
+    proc = _cli("sign", str(_photo()), "-o", str(signed), home=home)
+    assert proc.returncode == 0, proc.stderr
+    payload = proc.stdout.split("watermark payload ")[1].strip(" )\n")
+    for src, dst in ((signed, served), (_photo(), plain)):
+        img = Image.open(src)
+        img.crop((30, 20, img.width - 30, img.height - 20)).save(dst, "AVIF", quality=50)
+    proc = _cli("verify", "--format", "json", str(served), str(plain), home=home)
+    copy, unmarked = json.loads(proc.stdout)
+    assert copy["media_type"] == "image/avif" and copy["provenance"]["state"] == "absent"
+    assert copy["watermark"]["detected"] and copy["watermark"]["payload"] == payload
+    assert copy["watermark"]["recovered"]["content_changed"] is True
+    assert unmarked["watermark"]["detected"] is False and unmarked["watermark"]["recovered"] is None
+
+
+def _h264(frames: list[np.ndarray], path: Path, muxer: str) -> Path:
+    """Frames as H.264 (CRF 23, 12 fps) in an MP4 or a QuickTime movie."""
+    import av
+
+    with av.open(str(path), "w", format=muxer) as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.options = {"crf": "23"}
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def test_a_video_an_editor_saves_as_quicktime_recovers_its_manifest(home: Path, tmp_path: Path) -> None:
+    """A signed MP4 re-encoded into a .mov (manifest gone) is searched for the mark like an MP4."""
+    from provguard.mediaio import iter_video_frames
+
+    pixels = np.asarray(Image.open(_photo()).convert("RGB"))
+    source = _h264([pixels[20 + i : 340 + i, 30 + 2 * i : 510 + 2 * i] for i in range(24)], tmp_path / "pan.mp4", "mp4")
+    signed = tmp_path / "signed.mp4"
+    proc = _cli("sign", str(source), "-o", str(signed), home=home)
+    assert proc.returncode == 0, proc.stderr
+    payload = proc.stdout.split("watermark payload ")[1].strip(" )\n")
+    movie = _h264(iter_video_frames(signed.read_bytes(), max_frames=100), tmp_path / "edited.mov", "mov")
+    proc = _cli("verify", "--format", "json", str(movie), home=home)
+    (report,) = json.loads(proc.stdout)
+    assert report["media_type"] == "video/quicktime" and report["provenance"]["state"] == "absent"
+    assert report["watermark"]["detected"] and report["watermark"]["payload"] == payload
+    assert report["watermark"]["recovered"]["content_changed"] is True
+
+
 def test_unmarked_photo_reads_not_detected(home: Path, tmp_path: Path) -> None:
     """A photo never signed carries no watermark and nothing is recovered."""
     plain = tmp_path / "plain.jpg"

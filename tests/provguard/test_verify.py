@@ -238,3 +238,22 @@ def test_garbage_after_a_valid_header_is_an_error_not_a_crash() -> None:
     for head in (b"\xff\xd8\xff\xe0", b"\x89PNG\r\n\x1a\n", b"RIFF\x10\x00\x00\x00WAVE", b"\x00\x00\x00\x18ftypisom"):
         report = verify_bytes(head + junk + b"\xff\xd9")
         assert report.errors or report.provenance.state in (ABSENT, INVALID)
+
+
+def test_a_movie_whose_frames_cannot_be_searched_gets_a_note_not_an_error(dev_credentials) -> None:  # noqa: ANN001
+    """QuickTime is searched for the mark, never written: a .mov without a picture track still verifies."""
+    import av
+
+    from provguard.verify import default_options
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mov") as out:
+        stream = out.add_stream("aac", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 16000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    report = verify_bytes(buf.getvalue(), "voice-memo.mov", options=default_options(detect=False))
+    assert report.errors == [] and report.media_type == "video/quicktime"
+    assert report.provenance.state == ABSENT
+    assert not report.watermark.detected and "watermark not searched" in report.watermark.note

@@ -92,6 +92,7 @@ ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "screenshot": lambda x: _codec(_resize(x, 0.75), "JPEG", 80),
     "crop70+jpeg75": lambda x: _codec(_crop(x, 0.7), "JPEG", 75),
     "resize0.5+jpeg75": lambda x: _codec(_resize(x, 0.5), "JPEG", 75),
+    "avif50": lambda x: _codec(x, "AVIF", 50),  # beyond the list: what platforms serve
 }
 
 CASES = [
@@ -107,6 +108,7 @@ CASES = [
     ("screenshot", "astronaut"), ("screenshot", "rocket"),
     ("crop70+jpeg75", "coffee"), ("crop70+jpeg75", "seeding"),
     ("resize0.5+jpeg75", "seeding"), ("resize0.5+jpeg75", "camera"),
+    ("avif50", "coffee"), ("avif50", "grass"),
 ]
 
 
