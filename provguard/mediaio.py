@@ -87,7 +87,7 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
         raise
     except Image.UnidentifiedImageError as exc:  # its text names the in-memory buffer object: no use to a reader
         raise CorruptMediaError(f"image cannot be decoded: the decoder does not accept this {kind.mime} content") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, RuntimeError) as exc:  # RuntimeError: Pillow's AVIF decoder
         raise CorruptMediaError(f"image cannot be decoded: {decoder_reason(exc)}") from exc
     args: dict[str, Any] = {}
     for key in ("icc_profile", "exif", "dpi"):

@@ -253,3 +253,19 @@ def test_m4a_with_a_second_track_is_refused_not_re_encoded_without_it(helpers) -
     audio = decode_audio(helpers.m4a(_tone(), 44100, tracks=2), M4A)
     with pytest.raises(UnsupportedMediaError, match="more than one track"):
         encode_audio(audio, audio.samples)
+
+
+def test_a_garbled_avif_is_a_corrupt_media_error() -> None:
+    """Pillow's AVIF decoder reports broken pictures with RuntimeError: one line, not an internal error."""
+    from PIL import Image
+
+    from provguard.media import AVIF
+    from provguard.mediaio import decode_image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(buf, "AVIF", quality=50)
+    data = bytearray(buf.getvalue())
+    start = data.find(b"mdat") + 8
+    data[start : start + 200] = bytes(b ^ 0x5A for b in data[start : start + 200])
+    with pytest.raises(CorruptMediaError, match="image cannot be decoded"):
+        decode_image(bytes(data), AVIF)
