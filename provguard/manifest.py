@@ -19,7 +19,7 @@ from provguard.errors import (
     TimestampAuthorityError,
     UnsupportedMediaError,
 )
-from provguard.media import MediaKind
+from provguard.media import NO_MANIFEST_KINDS, MediaKind
 from provguard.report import ABSENT, INVALID, TRUSTED, VALID, Ingredient, Provenance, SoftBinding
 
 if TYPE_CHECKING:
@@ -351,10 +351,20 @@ def provenance_from_store(store: dict[str, Any], validation_state: str) -> Prove
 _REMOTE = re.compile(r"remote manifests? from url (\S+)", re.IGNORECASE)
 
 
+#: Informational code of content in a format C2PA defines no manifest place in (NO_MANIFEST_KINDS).
+NO_MANIFEST_PLACE = "provguard.manifest.unsupportedFormat"
+
+
 def read_provenance(
     data: bytes, kind: MediaKind, trust_anchors: bytes | None = None, manifest_data: bytes | None = None
 ) -> Provenance:
     """Read and validate the C2PA manifest of an asset (or a detached one against it); absent when none."""
+    if kind in NO_MANIFEST_KINDS and manifest_data is None:
+        return Provenance(
+            state=ABSENT,
+            informational_codes=[NO_MANIFEST_PLACE],
+            explanations={NO_MANIFEST_PLACE: f"C2PA defines no place for a manifest in {kind.mime}"},
+        )
     try:
         reader = c2pa.Reader(
             kind.mime, io.BytesIO(data), manifest_data=manifest_data, context=_context(trust_anchors, False)

@@ -41,15 +41,30 @@ M4A = MediaKind("audio/mp4", "audio", ".m4a")
 MP4 = MediaKind("video/mp4", "video", ".mp4")
 MOV = MediaKind("video/quicktime", "video", ".mov")
 PDF = MediaKind("application/pdf", "document", ".pdf")
+WEBM = MediaKind("video/webm", "video", ".webm")
+MKV = MediaKind("video/x-matroska", "video", ".mkv")
+OGG = MediaKind("audio/ogg", "audio", ".ogg")
 
 #: Formats that provguard can sign (c2pa-rs embeds manifests into each).
 SIGNABLE = (JPEG, PNG, WEBP, TIFF, WAV, MP3, FLAC, M4A, MP4)
 
+#: Kinds C2PA defines no place for a manifest in, which platforms and messengers still re-encode signed content into
+#: (a video site's WebM download, a voice note's Ogg Opus): only the watermark can point back to the credentials.
+NO_MANIFEST_KINDS = (WEBM, MKV, OGG)
+
+_ALL_KINDS = (JPEG, PNG, WEBP, GIF, TIFF, DNG, AVIF, HEIC, SVG, WAV, MP3, FLAC, M4A, MP4, MOV, PDF, WEBM, MKV, OGG)
 #: Every kind with an extension of its own, and the usual alternative spellings.
-_BY_EXTENSION = {k.extension: k for k in (JPEG, PNG, WEBP, GIF, TIFF, DNG, AVIF, HEIC, SVG, WAV, MP3, FLAC, M4A, MP4, MOV, PDF)}
-_BY_EXTENSION.update({".jpeg": JPEG, ".jpe": JPEG, ".tiff": TIFF, ".wave": WAV, ".m4v": MP4, ".heif": HEIC})
+_BY_EXTENSION = {k.extension: k for k in _ALL_KINDS}
+_BY_EXTENSION.update({".jpeg": JPEG, ".jpe": JPEG, ".tiff": TIFF, ".wave": WAV, ".m4v": MP4, ".heif": HEIC,
+                      ".opus": OGG, ".oga": OGG})
+_BY_MIME = {k.mime: k for k in _ALL_KINDS}
 #: Names that audio/mp4 content may carry besides .m4a: an MP4 of sound alone is often named .mp4 (or .m4b).
 _AUDIO_MP4_EXTENSIONS = (".mp4", ".m4b")
+
+
+def kind_for_mime(mime: str) -> MediaKind | None:
+    """The kind a MIME type names (as stored beside a manifest), or None for one provguard does not know."""
+    return _BY_MIME.get(mime)
 
 
 def check_output_name(output: str | os.PathLike[str], kind: MediaKind) -> None:
@@ -162,6 +177,10 @@ def sniff(head: bytes) -> MediaKind:
         return GIF
     if head.startswith(b"%PDF-"):
         return PDF
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: Matroska, or its WebM profile (DocType "webm")
+        return WEBM if b"webm" in head[:64] else MKV
+    if head.startswith(b"OggS"):
+        return OGG
     bmff = _sniff_iso_bmff(head)
     if bmff is not None:
         return bmff

@@ -16,7 +16,7 @@ from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedM
 from provguard.flacblocks import FlacBlocks, flac_blocks, with_flac_blocks
 from provguard.imagemeta import jpeg_metadata, png_metadata, with_jpeg_metadata, with_png_metadata
 from provguard.m4ameta import M4aMetadata, m4a_metadata, with_m4a_metadata
-from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, M4A, MP3, MP4, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
+from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, M4A, MP3, MP4, OGG, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
 from provguard.mpo import ExtraPictures, extra_pictures, with_extra_pictures
 from provguard.orientation import from_display, matrix_orientation, to_display
 from provguard.wavchunks import WavChunks, wav_chunks, with_wav_chunks
@@ -218,7 +218,7 @@ def decode_audio(data: bytes, kind: MediaKind, max_seconds: float = DEFAULT_MAX_
                 )
         except (RuntimeError, sf.LibsndfileError) as exc:
             raise CorruptMediaError(f"audio cannot be decoded: {decoder_reason(exc)}") from exc
-    if kind in (MP3, MP4, M4A):  # an MP4's first audio track
+    if kind in (MP3, MP4, M4A, OGG):  # an MP4's (or an Ogg's) first audio track
         return _decode_with_av(data, kind, max_seconds)
     raise UnsupportedMediaError(f"cannot decode {kind.mime} audio")
 

@@ -10,14 +10,16 @@ from pathlib import Path
 
 from provguard.errors import InputError, ProvguardError, WatermarkError
 from provguard.manifest import read_provenance
-from provguard.media import AVIF, MOV, SIGNABLE, MediaKind, check_structure, max_bytes, read_media, sniff
+from provguard.media import (AVIF, MKV, MOV, NO_MANIFEST_KINDS, OGG, SIGNABLE, WEBM, MediaKind, check_structure,
+                             kind_for_mime, max_bytes, read_media, sniff)
 from provguard.report import ABSENT, INVALID, RecoveredManifest, Report, WatermarkEvidence
 from provguard.store import ManifestStore
 
-#: Kinds provguard never writes but searches for its watermark: what platforms and phones re-encode signed content
-#: into (AVIF pictures, QuickTime movies), where the manifest is gone. Content of theirs that cannot be decoded (a
-#: codec PyAV or Pillow lacks) gets a note, not an error: its provenance is still reported.
-SEARCHED_ONLY = frozenset({AVIF, MOV})
+#: Kinds provguard never writes but searches for its watermark: what platforms, phones and messengers re-encode
+#: signed content into (AVIF pictures, QuickTime movies, WebM and Matroska videos, Ogg voice notes), where the
+#: manifest is gone. Content of theirs that cannot be decoded (a codec PyAV or Pillow lacks) gets a note, not an
+#: error: its provenance is still reported.
+SEARCHED_ONLY = frozenset({AVIF, MOV, WEBM, MKV, OGG})
 #: Kinds whose content provguard decodes to look for its watermark: every kind it signs (and so marks), and those.
 WATERMARK_KINDS = frozenset(SIGNABLE) | SEARCHED_ONLY
 
@@ -67,7 +69,11 @@ def _recover(data: bytes, kind: MediaKind, payload: str, options: VerifyOptions)
     record = options.store.get(int(payload, 16))
     if record is None:
         return None
-    provenance = read_provenance(data, kind, options.trust_anchors, manifest_data=record.manifest)
+    if kind in NO_MANIFEST_KINDS:  # C2PA cannot read this format: the signature is checked, not the binding
+        original = kind_for_mime(record.media_type) or kind
+        provenance = read_provenance(b"", original, options.trust_anchors, manifest_data=record.manifest)
+    else:
+        provenance = read_provenance(data, kind, options.trust_anchors, manifest_data=record.manifest)
     digest = hashlib.sha256(data).hexdigest()
     return RecoveredManifest(provenance, record.signed_at, record.signer, record.asset_sha256, digest != record.asset_sha256)
 

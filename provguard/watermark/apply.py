@@ -13,7 +13,7 @@ from provguard.errors import (
     UnsupportedMediaError,
     WatermarkError,
 )
-from provguard.media import JPEG, MOV, MP4, MediaKind
+from provguard.media import JPEG, MKV, MOV, MP4, WEBM, MediaKind
 from provguard.mediaio import (
     DecodedImage,
     decode_audio,
@@ -110,7 +110,7 @@ def detect_media(data: bytes, kind: MediaKind, key: bytes, fpr: float = DEFAULT_
 
         audio = decode_audio(data, kind)
         return detect_audio(audio.samples, audio.rate, key, fpr)
-    if kind in (MP4, MOV):  # a signed MP4 re-encoded by an editor or a phone may come back as QuickTime
+    if kind in (MP4, MOV, WEBM, MKV):  # a signed MP4 may come back from an editor, a phone or a video site as these
         return _detect_mp4(data, key, fpr)
     raise UnsupportedMediaError(f"{kind.mime} cannot carry a provguard watermark")
 

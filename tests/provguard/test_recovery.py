@@ -163,6 +163,55 @@ def test_a_video_an_editor_saves_as_quicktime_recovers_its_manifest(home: Path, 
     assert report["watermark"]["recovered"]["content_changed"] is True
 
 
+def test_a_video_site_webm_and_a_voice_note_recover_their_manifests(home: Path, tmp_path: Path) -> None:
+    """C2PA has no place for a manifest in WebM or Ogg; the watermark still points back to the stored one."""
+    import av
+    import soundfile as sf
+    from scipy import signal
+
+    from provguard.mediaio import iter_video_frames
+
+    pixels = np.asarray(Image.open(_photo()).convert("RGB"))
+    clip = _h264([pixels[20 + i : 340 + i, 30 + 2 * i : 510 + 2 * i] for i in range(24)], tmp_path / "pan.mp4", "mp4")
+    speech, rate = sf.read(FIXTURES / "speech" / "librivox_sense_and_sensibility_0870.flac", dtype="float32")
+    talk = tmp_path / "talk.wav"
+    sf.write(talk, speech, rate, subtype="PCM_16")
+    payloads = []
+    for source in (clip, talk):
+        proc = _cli("sign", str(source), "-o", str(tmp_path / f"signed{source.suffix}"), home=home)
+        assert proc.returncode == 0, proc.stderr
+        payloads.append(proc.stdout.split("watermark payload ")[1].strip(" )\n"))
+    webm, voice = tmp_path / "download.webm", tmp_path / "voice-note.ogg"
+    with av.open(str(webm), "w", format="webm") as out:  # a video site's VP9 download
+        stream = out.add_stream("libvpx-vp9", rate=12)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 480, 320, "yuv420p", {"crf": "32", "b": "0"}
+        for index, rgb in enumerate(iter_video_frames((tmp_path / "signed.mp4").read_bytes(), max_frames=100)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    marked_speech, _ = sf.read(tmp_path / "signed.wav", dtype="float32")
+    with av.open(str(voice), "w", format="ogg") as out:  # a messenger's voice note: Opus at 32 kbps, 48 kHz
+        stream = out.add_stream("libopus", rate=48000, layout="mono")
+        stream.bit_rate = 32_000
+        upsampled = signal.resample_poly(marked_speech, 3, 1).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(upsampled[None, :], format="flt", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    proc = _cli("verify", "--format", "json", str(webm), str(voice), home=home)
+    reports = json.loads(proc.stdout)
+    for report, payload, mime in zip(reports, payloads, ("video/webm", "audio/ogg")):
+        assert report["media_type"] == mime and report["errors"] == [], report
+        assert report["provenance"]["state"] == "absent"
+        assert report["watermark"]["detected"] and report["watermark"]["payload"] == payload
+        recovered = report["watermark"]["recovered"]
+        assert recovered["content_changed"] is True
+        assert not any(code.startswith("claimSignature") for code in recovered["provenance"]["failure_codes"])
+    text = _cli("verify", str(voice), home=home).stdout
+    assert "no place for C2PA credentials" in text and "recovered by soft binding" in text
+
+
 def test_unmarked_photo_reads_not_detected(home: Path, tmp_path: Path) -> None:
     """A photo never signed carries no watermark and nothing is recovered."""
     plain = tmp_path / "plain.jpg"
