@@ -300,6 +300,60 @@ def _check_tiff(data: bytes, kind: MediaKind) -> None:
         raise CorruptMediaError(f"{kind.mime} is truncated (first directory cut off)")
 
 
+#: Most Ogg pages walked (an hour of Opus is a few thousand; a hostile file could declare millions of empty ones).
+_MAX_OGG_PAGES = 1_000_000
+
+
+def _check_ogg(data: bytes) -> None:
+    """Walk an Ogg stream's pages; each must fit inside the file."""
+    pos = 0
+    for _ in range(_MAX_OGG_PAGES):
+        if pos == len(data):
+            return
+        if data[pos : pos + 4] != b"OggS" or len(data) - pos < 27:
+            raise CorruptMediaError(f"audio/ogg is malformed or truncated (no whole page at byte {pos})")
+        segments = data[pos + 26]
+        lacing = data[pos + 27 : pos + 27 + segments]
+        end = pos + 27 + segments + sum(lacing)
+        if len(lacing) < segments or end > len(data):
+            raise CorruptMediaError(f"audio/ogg is truncated (the page at byte {pos} is cut off)")
+        pos = end
+
+
+#: EBML IDs of the Matroska (WebM) header and Segment elements.
+_EBML_HEADER, _EBML_SEGMENT = 0x1A45DFA3, 0x18538067
+
+
+def _ebml_number(data: bytes, pos: int, keep_marker: bool) -> tuple[int, int, bool]:
+    """An EBML variable-length number at pos: (value, its length, whether it is the all-ones 'unknown' size)."""
+    if pos >= len(data) or data[pos] == 0:
+        raise CorruptMediaError("video is truncated or malformed (an EBML element header is cut off)")
+    length = 9 - data[pos].bit_length()
+    raw = data[pos : pos + length]
+    if len(raw) < length:
+        raise CorruptMediaError("video is truncated (an EBML element header is cut off)")
+    value = int.from_bytes(raw, "big")
+    if not keep_marker:
+        value &= (1 << (7 * length)) - 1
+    return value, length, value == (1 << (7 * length)) - 1
+
+
+def _check_ebml(data: bytes, kind: MediaKind) -> None:
+    """The EBML header and the Segment of a WebM or Matroska file must fit inside the file (unless live-sized)."""
+    pos = 0
+    for expected in (_EBML_HEADER, _EBML_SEGMENT):
+        element, id_len, _ = _ebml_number(data, pos, keep_marker=True)
+        if element != expected:
+            raise CorruptMediaError(f"{kind.mime} is malformed (element {element:#x} where {expected:#x} belongs)")
+        size, size_len, unknown = _ebml_number(data, pos + id_len, keep_marker=False)
+        end = pos + id_len + size_len + size
+        if unknown:
+            return  # a live stream's Segment runs to the end of the file
+        if end > len(data):
+            raise CorruptMediaError(f"{kind.mime} is truncated ({len(data)} of {end} bytes)")
+        pos = end
+
+
 def check_structure(data: bytes, kind: MediaKind) -> None:
     """Reject content that is visibly truncated for its kind, with a one-line reason."""
     if kind is JPEG and not data[-_MAX_TRAILING_PADDING:].rstrip(b"\x00").endswith(b"\xff\xd9"):
@@ -316,3 +370,7 @@ def check_structure(data: bytes, kind: MediaKind) -> None:
         _check_flac(data)
     if kind in (TIFF, DNG):
         _check_tiff(data, kind)
+    if kind is OGG:
+        _check_ogg(data)
+    if kind in (WEBM, MKV):
+        _check_ebml(data, kind)

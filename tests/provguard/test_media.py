@@ -292,3 +292,48 @@ def test_check_output_name_accepts_the_content_s_own_or_an_unknown_extension(nam
 def test_check_output_name_refuses_a_name_of_another_format(name: str, kind: media.MediaKind, hint: str) -> None:
     with pytest.raises(InputError, match=rf"content is {kind.mime}: give it a \{hint} name"):
         check_output_name(Path(name), kind)
+
+
+def _pyav_bytes(fmt: str) -> bytes:
+    """A short real file from PyAV: VP9 in WebM or Matroska, or Opus in Ogg."""
+    import io
+
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as out:
+        if fmt == "ogg":
+            stream = out.add_stream("libopus", rate=48000, layout="mono")
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 48000), np.float32), format="flt", layout="mono")
+            frame.sample_rate, frame.pts = 48000, 0
+            out.mux(stream.encode(frame))
+        else:
+            stream = out.add_stream("libvpx-vp9", rate=12)
+            stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+            for index in range(6):
+                picture = np.random.default_rng(index).integers(0, 255, (64, 64, 3), np.uint8)
+                frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                frame.pts = index
+                out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("fmt", "kind"), [("webm", WEBM), ("matroska", MKV), ("ogg", OGG)])
+def test_webm_matroska_and_ogg_cut_short_are_named_truncated(fmt: str, kind) -> None:  # noqa: ANN001 - MediaKind
+    data = _pyav_bytes(fmt)
+    assert sniff(data) is kind
+    check_structure(data, kind)
+    for cut in (len(data) - 5, len(data) // 2, 40):
+        with pytest.raises(CorruptMediaError, match="truncated"):
+            check_structure(data[:cut], kind)
+
+
+def test_a_live_webm_of_unknown_length_is_not_called_truncated() -> None:
+    data = bytearray(_pyav_bytes("webm"))
+    header_size = data[4] & 0x7F  # the EBML header's size: a one-byte number in PyAV's files
+    segment = 5 + header_size
+    assert data[segment : segment + 4] == b"\x18\x53\x80\x67" and data[segment + 4] == 0x01  # 8-byte size follows
+    data[segment + 4 : segment + 12] = b"\x01\xff\xff\xff\xff\xff\xff\xff"  # 'unknown': a live stream
+    check_structure(bytes(data[: len(data) // 2]), WEBM)
