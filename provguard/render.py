@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provguard.manifest import AI_SOURCE_TYPES
+from provguard.manifest import AI_SOURCE_TYPES, NO_MANIFEST_PLACE
 from provguard.report import ABSENT, INVALID, TRUSTED, VALID, Ingredient, Report, all_failure_codes
 
 #: What a failure or informational code means, in plain words.
@@ -29,7 +29,7 @@ PLAIN_CODES = {
     "cawg.ica.did_unavailable": "an identity statement could not be checked offline",
     "provguard.manifest.malformed": "the credentials are present but cannot be read",
     "provguard.manifest.remote": "the credentials are stored online and were not fetched (provguard works offline)",
-    "provguard.manifest.unsupportedFormat": "the format has no place for C2PA credentials",
+    NO_MANIFEST_PLACE: "the format has no place for C2PA credentials",
 }
 
 _HEADLINE = {
@@ -123,7 +123,7 @@ def render_text(report: Report) -> str:
     if prov.state == ABSENT:
         if prov.remote_manifest_url:
             lines.append(f"  The file points to credentials stored at {prov.remote_manifest_url} (not fetched: offline).")
-        elif "provguard.manifest.unsupportedFormat" in prov.informational_codes:
+        elif NO_MANIFEST_PLACE in prov.informational_codes:
             lines.append("  The format has no place for C2PA credentials: only a watermark can point back to them.")
         else:
             lines.append("  The file carries no C2PA manifest. This says nothing about whether it is real or generated.")
