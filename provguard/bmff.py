@@ -12,7 +12,11 @@ MAX_BOXES = 4096
 
 
 class MalformedBoxError(CorruptMediaError):
-    """An ISO-BMFF box that does not fit its parent."""
+    """An ISO-BMFF box that does not fit its parent (truncated: the data ends before it does)."""
+
+    def __init__(self, message: str, truncated: bool = False) -> None:
+        super().__init__(message)
+        self.truncated = truncated
 
 
 @dataclass(frozen=True)
@@ -36,17 +40,19 @@ def walk(data: bytes, start: int, end: int, max_boxes: int = MAX_BOXES) -> Itera
     while pos < end:
         if end - pos < 8:
             if data[pos:end].strip(b"\x00"):
-                raise MalformedBoxError(f"{end - pos} stray bytes after the last box")
-            return
+                raise MalformedBoxError(f"{end - pos} stray bytes after the last box", truncated=True)
+            return  # a little zero padding after the last box
         size, kind, head = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8], 8
         if size == 1:
             if end - pos < 16:
-                raise MalformedBoxError("a box header is cut off")
+                raise MalformedBoxError("box header cut off", truncated=True)
             size, head = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
         elif size == 0:
             size = end - pos  # runs to the end of its parent
-        if size < head or pos + size > end:
-            raise MalformedBoxError(f"box '{box_name(kind)}' declares {size} bytes, {end - pos} left")
+        if size < head:
+            raise MalformedBoxError(f"box '{box_name(kind)}' declares {size} bytes")
+        if pos + size > end:
+            raise MalformedBoxError(f"box '{box_name(kind)}' needs {size} bytes, {end - pos} left", truncated=True)
         count += 1
         if count > max_boxes:
             raise MalformedBoxError(f"more than {max_boxes} boxes in one parent")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from provguard.bmff import box_name, track_handlers
+from provguard.bmff import MalformedBoxError, track_handlers, walk
 from provguard.errors import CorruptMediaError, InputError, MediaTooLargeError, UnsupportedMediaError
 
 #: Largest file read into memory by default (bytes); override with PROVGUARD_MAX_BYTES.
@@ -246,28 +247,12 @@ _MAX_BMFF_BOXES = 100_000
 
 
 def _check_bmff(data: bytes, kind: MediaKind) -> None:
-    """Walk the top-level ISO-BMFF boxes; every box must fit inside the file."""
-    pos, end = 0, len(data)
-    for _ in range(_MAX_BMFF_BOXES):
-        if pos == end:
-            return
-        if end - pos < 8:
-            if not data[pos:].strip(b"\x00"):
-                return  # a little zero padding after the last box
-            raise CorruptMediaError(f"{kind.mime} is truncated ({end - pos} stray bytes after the last box)")
-        size, box = int.from_bytes(data[pos : pos + 4], "big"), box_name(data[pos + 4 : pos + 8])
-        header = 8
-        if size == 1:
-            if end - pos < 16:
-                raise CorruptMediaError(f"{kind.mime} is truncated (box header cut off)")
-            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
-        elif size == 0:
-            return  # the last box runs to the end of the file
-        if size < header:
-            raise CorruptMediaError(f"{kind.mime} is malformed (box '{box}' declares {size} bytes)")
-        if pos + size > end:
-            raise CorruptMediaError(f"{kind.mime} is truncated (box '{box}' needs {size} bytes, {end - pos} left)")
-        pos += size
+    """Walk the top-level ISO-BMFF boxes (the first _MAX_BMFF_BOXES of them); every box must fit inside the file."""
+    try:
+        for _ in itertools.islice(walk(data, 0, len(data), _MAX_BMFF_BOXES + 1), _MAX_BMFF_BOXES):
+            pass
+    except MalformedBoxError as exc:
+        raise CorruptMediaError(f"{kind.mime} is {'truncated' if exc.truncated else 'malformed'} ({exc})") from exc
 
 
 def _check_flac(data: bytes) -> None:
