@@ -173,8 +173,9 @@ ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # beyond the list: an editor's quarter turn or mirror (or EXIF orientation dropped without turning pixels)
     "rotate 90 deg + JPEG q80": lambda x: _codec(np.ascontiguousarray(np.rot90(x)), "JPEG", 80),
     "mirror + JPEG q80": lambda x: _codec(np.ascontiguousarray(x[:, ::-1]), "JPEG", 80),
-    # and the format platforms increasingly serve pictures in
+    # and the formats platforms serve pictures in: AVIF, and GIF (an adaptive 256-colour palette, dithered)
     "AVIF q50": lambda x: _codec(x, "AVIF", 50),
+    "GIF": lambda x: _codec(x, "GIF", 0),
 }
 
 

@@ -112,18 +112,22 @@ def test_an_audio_only_mp4_is_signed_and_its_transcode_recovers_the_manifest(hom
     assert copy["watermark"]["recovered"]["content_changed"] is True
 
 
-def test_a_photo_a_platform_serves_as_avif_recovers_its_manifest(home: Path, tmp_path: Path) -> None:
-    """Platforms serve AVIF: the signed JPEG, cropped and saved as AVIF quality 50, still points to its manifest."""
-    signed, served, plain = tmp_path / "signed.jpg", tmp_path / "served.avif", tmp_path / "plain.avif"
+@pytest.mark.parametrize(("fmt", "options"), [("AVIF", {"quality": 50}), ("GIF", {})])
+def test_a_photo_a_platform_serves_as_avif_or_gif_recovers_its_manifest(fmt: str, options: dict, home: Path,
+                                                                         tmp_path: Path) -> None:
+    """Platforms serve AVIF, and GIF (256 colours, dithered): the signed JPEG, cropped and saved so, still points to
+    its manifest."""
+    extension = "." + fmt.lower()
+    signed, served, plain = tmp_path / "signed.jpg", tmp_path / f"served{extension}", tmp_path / f"plain{extension}"
     proc = _cli("sign", str(_photo()), "-o", str(signed), home=home)
     assert proc.returncode == 0, proc.stderr
     payload = proc.stdout.split("watermark payload ")[1].strip(" )\n")
     for src, dst in ((signed, served), (_photo(), plain)):
         img = Image.open(src)
-        img.crop((30, 20, img.width - 30, img.height - 20)).save(dst, "AVIF", quality=50)
+        img.crop((30, 20, img.width - 30, img.height - 20)).save(dst, fmt, **options)
     proc = _cli("verify", "--format", "json", str(served), str(plain), home=home)
     copy, unmarked = json.loads(proc.stdout)
-    assert copy["media_type"] == "image/avif" and copy["provenance"]["state"] == "absent"
+    assert copy["media_type"] == f"image/{fmt.lower()}" and copy["provenance"]["state"] == "absent"
     assert copy["watermark"]["detected"] and copy["watermark"]["payload"] == payload
     assert copy["watermark"]["recovered"]["content_changed"] is True
     assert unmarked["watermark"]["detected"] is False and unmarked["watermark"]["recovered"] is None
