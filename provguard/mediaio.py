@@ -61,7 +61,6 @@ class DecodedAudio:
     bit_rate: int | None = None
     tags: dict[str, str] = field(default_factory=dict)  # WAV, FLAC and M4A text tags (title, artist, ...)
     codec: str | None = None  # decoder name of a PyAV-decoded track (aac, alac, mp3float, ...)
-    streams: int = 1  # streams in the container (an M4A's cover art is one more)
     layout: str = ""  # a PyAV-decoded track's channel layout (mono, stereo, 5.1, ...)
     id3: tuple[bytes, bytes] = (b"", b"")  # an MP3's ID3v2 tag and ID3v1 trailer, kept byte for byte
     wav_chunks: WavChunks = field(default_factory=WavChunks)  # a WAV's other chunks (bext, iXML, cue, INFO, ...)
@@ -257,7 +256,7 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float, truncate: 
             stream = container.streams.audio[0]
             rate = stream.codec_context.sample_rate
             bit_rate = stream.codec_context.bit_rate or None
-            codec, n_streams, layout = stream.codec_context.name, len(container.streams), stream.layout.name
+            codec, layout = stream.codec_context.name, stream.layout.name
             tags = {k: v for k, v in container.metadata.items() if k not in _MUXER_OWN_TAGS} if kind is M4A else {}
             total = 0
             channels = 0
@@ -281,7 +280,7 @@ def _decode_with_av(data: bytes, kind: MediaKind, max_seconds: float, truncate: 
         raise CorruptMediaError("audio holds no decodable frames")
     trailer = data[-128:] if data[-128:-125] == b"TAG" else b""
     return DecodedAudio(np.concatenate(chunks), rate, kind, bit_rate=bit_rate, tags=tags, codec=codec,
-                        streams=n_streams, layout=layout, id3=(data[: id3_end(data)], trailer),
+                        layout=layout, id3=(data[: id3_end(data)], trailer),
                         m4a_metadata=m4a_metadata(data) if kind is M4A and not truncate else M4aMetadata())
 
 
@@ -355,7 +354,7 @@ def _encode_m4a(samples: np.ndarray, audio: DecodedAudio) -> bytes:
     meta = audio.m4a_metadata
     if meta.problem:
         raise UnsupportedMediaError(f"M4A metadata is malformed ({meta.problem}): a re-encoded copy would lose it")
-    if meta.tracks > 1 or (not meta and audio.streams > 1):
+    if meta.tracks > 1:
         raise UnsupportedMediaError("M4A with more than one track: a re-encoded copy would drop the others")
     channels = samples.shape[1]
     layout = audio.layout if audio.layout and channels > 2 else ("stereo" if channels == 2 else "mono")
