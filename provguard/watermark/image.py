@@ -106,6 +106,7 @@ _ISS_ITERS, _ISS_STEP, _ISS_MARGINS = 5, 0.8, 12
 _ISS_ACCURACY_OK, _ISS_ACCURACY_MIN = 0.95, 0.85
 _GIVE_UP_ROUNDS, _GIVE_UP_ITERS = 3, 2
 _TP = TILE * _WP  # tile period in working pixels
+_STRIP_PIXELS = 1 << 15  # pixels per strip of _add_saturating (at most 98 KB of temporaries, for RGB)
 #: Turning the image back by the found rotation (see _registered_readings): the smallest rotation (degrees) and
 #: the range of polished sync z-scores where it is tried (weaker is chance, stronger reads well as it is), the
 #: turned-back sync z-score from which the angle is scanned (the textures of the bench, marked: >= 5.3 at the
@@ -229,12 +230,22 @@ def _whiten(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fold_nominal(plane: np.ndarray) -> np.ndarray:
-    """Average of all tiles at the nominal geometry (tile period _TP working pixels, origin at 0)."""
+    """Average of all tiles at the nominal geometry (tile period _TP working pixels, origin at 0).
+
+    Whole tiles are summed by a reshape and the partial ones at the right and bottom edges on their own: no padded
+    copy of the plane is made (a fresh megabyte costs more in page faults than the sum).
+    """
     h, w = plane.shape
-    ph, pw = -(-h // _TP) * _TP, -(-w // _TP) * _TP
-    padded = np.zeros((ph, pw), np.float64)
-    padded[:h, :w] = plane
-    acc = padded.reshape(ph // _TP, _TP, pw // _TP, _TP).sum(axis=(0, 2))
+    fh, fw = h // _TP * _TP, w // _TP * _TP  # the part made of whole tiles
+    acc = np.zeros((_TP, _TP), np.float64)
+    if fh and fw:
+        acc += plane[:fh, :fw].reshape(fh // _TP, _TP, fw // _TP, _TP).sum(axis=(0, 2), dtype=np.float64)
+    if fw < w:  # the right edge's partial tiles, over the whole-tile rows and then the last partial row
+        if fh:
+            acc[:, : w - fw] += plane[:fh, fw:].reshape(fh // _TP, _TP, w - fw).sum(axis=0, dtype=np.float64)
+        acc[: h - fh, : w - fw] += plane[fh:, fw:]
+    if fh < h and fw:  # the bottom edge's partial tiles
+        acc[: h - fh] += plane[fh:, :fw].reshape(h - fh, fw // _TP, _TP).sum(axis=1, dtype=np.float64)
     rows = (h - np.arange(_TP) + _TP - 1) // _TP
     cols = (w - np.arange(_TP) + _TP - 1) // _TP
     return acc / np.maximum(np.outer(rows, cols), 1)
@@ -481,18 +492,33 @@ def embed_image(pixels: np.ndarray, payload: int, key: bytes, strength: float | 
 
 
 def _add_saturating(arr: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """A new uint8 array: every channel of arr plus (step - 128), clipped to 0-255, in 8-bit arithmetic only."""
-    up = np.maximum(step, 128) - np.uint8(128)  # the step's positive part
-    down = np.uint8(128) - np.minimum(step, 128)  # and its negative part
-    room = 255 - up  # pixels above this would wrap around when raised
+    """A new uint8 array: every channel of arr plus (step - 128), clipped to 0-255, in 8-bit arithmetic only.
+
+    The work goes in strips of _STRIP_PIXELS, whose temporaries stay in cache and below the allocator's mmap
+    threshold: whole-image temporaries (or a PIL merge of the step over the channels) cost more in page faults
+    than in arithmetic. The step is compared with an array of 128s: numpy's uint8 max/min against a scalar is
+    many times slower.
+    """
     out = np.empty_like(arr)
-    planes = [(arr, out)] if arr.ndim == 2 else [(arr[..., c], out[..., c]) for c in range(arr.shape[2])]
-    for src, dst in planes:  # plane by plane: contiguous 8-bit loops, a fraction of PIL's time and memory
-        moved = np.minimum(src, room)
-        moved += up
-        np.maximum(moved, down, out=moved)
-        moved -= down
-        dst[...] = moved
+    rows = max(1, _STRIP_PIXELS // arr.shape[1])
+    channels = arr.shape[2] if arr.ndim == 3 else 0
+    mid = np.zeros(0, np.uint8)
+    for r in range(0, arr.shape[0], rows):
+        s = step[r : r + rows]
+        if channels:  # repeated over the channels: numpy broadcasting over a short last axis is slow
+            s = np.stack((s,) * channels, axis=-1)
+        if mid.shape != s.shape:
+            mid = np.full_like(s, 128)
+        up = np.maximum(s, mid)  # the step's positive part (+128)
+        up -= mid
+        down = np.minimum(s, mid)
+        np.subtract(mid, down, out=down)  # and its negative part
+        o = out[r : r + rows]
+        np.subtract(np.uint8(255), up, out=o)  # pixels above this would wrap around when raised
+        np.minimum(arr[r : r + rows], o, out=o)
+        o += up
+        np.maximum(o, down, out=o)
+        o -= down
     return out
 
 

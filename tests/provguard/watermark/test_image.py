@@ -12,7 +12,7 @@ from PIL import Image, ImageEnhance
 from scipy import ndimage
 
 from provguard.errors import ImageTooSmallError, WatermarkError
-from provguard.watermark.image import MIN_SIDE, detect_image, embed_image, max_decodings
+from provguard.watermark.image import MIN_SIDE, _add_saturating, detect_image, embed_image, max_decodings
 
 PHOTOS = Path(__file__).resolve().parents[3] / "fixtures" / "photos"
 KEY = bytes(range(32))
@@ -291,3 +291,14 @@ def test_flat_and_saturated_images_do_not_fail() -> None:
         marked = embed_image(flat, PAYLOAD, KEY)
         assert _psnr(flat, marked) >= 40.0 if not np.array_equal(flat, marked) else True
         assert not detect_image(flat, KEY).detected
+
+
+@pytest.mark.parametrize("shape", [(300, 401, 3), (1000, 33), (7, 70000, 3)])
+def test_the_mark_is_added_with_saturation_in_every_strip_and_channel(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(3)
+    arr = rng.integers(0, 256, shape, dtype=np.uint8)
+    step = rng.integers(0, 256, shape[:2], dtype=np.uint8)
+    extra = (slice(None), slice(None)) + ((None,) if len(shape) == 3 else ())
+    expected = np.clip(arr.astype(np.int16) + step.astype(np.int16)[extra] - 128, 0, 255).astype(np.uint8)
+    out = _add_saturating(arr, step)
+    assert out.dtype == np.uint8 and np.array_equal(out, expected)
