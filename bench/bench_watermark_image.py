@@ -113,6 +113,10 @@ def build_photo_set() -> list[Path]:
 
 
 def _codec(img: np.ndarray, fmt: str, quality: int) -> np.ndarray:
+    if fmt == "HEIF":  # pillow-heif (the heif extra) teaches Pillow HEIC
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format=fmt, quality=quality)
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
@@ -173,9 +177,11 @@ ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # beyond the list: an editor's quarter turn or mirror (or EXIF orientation dropped without turning pixels)
     "rotate 90 deg + JPEG q80": lambda x: _codec(np.ascontiguousarray(np.rot90(x)), "JPEG", 80),
     "mirror + JPEG q80": lambda x: _codec(np.ascontiguousarray(x[:, ::-1]), "JPEG", 80),
-    # and the formats platforms serve pictures in: AVIF, and GIF (an adaptive 256-colour palette, dithered)
+    # and the formats platforms serve pictures in: AVIF, and GIF (an adaptive 256-colour palette, dithered); and HEIC,
+    # the one phones keep photos in
     "AVIF q50": lambda x: _codec(x, "AVIF", 50),
     "GIF": lambda x: _codec(x, "GIF", 0),
+    "HEIC q50": lambda x: _codec(x, "HEIF", 50),
 }
 
 

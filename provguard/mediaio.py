@@ -8,6 +8,7 @@ import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from provguard.errors import CorruptMediaError, MediaTooLargeError, UnsupportedM
 from provguard.flacblocks import FlacBlocks, flac_blocks, with_flac_blocks
 from provguard.imagemeta import jpeg_metadata, png_metadata, with_jpeg_metadata, with_png_metadata
 from provguard.m4ameta import M4aMetadata, m4a_metadata, with_m4a_metadata
-from provguard.media import DEFAULT_MAX_PIXELS, FLAC, JPEG, M4A, MP3, MP4, OGG, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
+from provguard.media import DEFAULT_MAX_PIXELS, FLAC, HEIC, JPEG, M4A, MP3, MP4, OGG, PNG, TIFF, WAV, WEBP, MediaKind, id3_end
 from provguard.mpo import ExtraPictures, extra_pictures, with_extra_pictures
 from provguard.orientation import from_display, matrix_orientation, to_display
 from provguard.wavchunks import WavChunks, wav_chunks, with_wav_chunks
@@ -72,7 +73,9 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
     """Decode an image to uint8 RGB, keeping quantisation tables and metadata for re-encoding."""
     from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = max_pixels
+    if kind is HEIC:
+        _open_heif()
+    previous_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels  # Pillow's own bomb check, for this call
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -88,6 +91,8 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
         raise CorruptMediaError(f"image cannot be decoded: the decoder does not accept this {kind.mime} content") from exc
     except (OSError, SyntaxError, ValueError, RuntimeError) as exc:  # RuntimeError: Pillow's AVIF decoder
         raise CorruptMediaError(f"image cannot be decoded: {decoder_reason(exc)}") from exc
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous_limit  # a caller's smaller limit must not stay on for the whole process
     args: dict[str, Any] = {}
     for key in ("icc_profile", "exif", "dpi"):
         if img.info.get(key):
@@ -116,6 +121,20 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
     bits = _bits_per_channel(img, data, kind)
     extras = extra_pictures(data) if kind is JPEG else ExtraPictures()
     return DecodedImage(pixels, kind, args, alpha, frames, mode, bits, orientation, metadata, extras)
+
+
+@lru_cache(maxsize=1)
+def _open_heif() -> None:
+    """Teach Pillow HEIC/HEIF, the format phones save photos in (pillow-heif, the `heif` extra).
+
+    pillow-heif decodes the primary picture with its rotation and mirroring applied (and resets the EXIF
+    orientation to 1), so the pixels come out as displayed; 10- and 12-bit pictures come out as 8 bits.
+    """
+    try:
+        import pillow_heif
+    except ImportError as exc:
+        raise UnsupportedMediaError("HEIC/HEIF pictures need pillow-heif to be decoded: pip install 'provguard[heif]'") from exc
+    pillow_heif.register_heif_opener()
 
 
 #: TIFF tags that describe the picture (caption, names, dates, rights) as text, then XMP and IPTC as bytes.

@@ -10,16 +10,16 @@ from pathlib import Path
 
 from provguard.errors import InputError, ProvguardError, WatermarkError
 from provguard.manifest import read_provenance
-from provguard.media import (AVIF, GIF, MKV, MOV, NO_MANIFEST_KINDS, OGG, SIGNABLE, WEBM, MediaKind, check_structure,
+from provguard.media import (AVIF, GIF, HEIC, MKV, MOV, NO_MANIFEST_KINDS, OGG, SIGNABLE, WEBM, MediaKind, check_structure,
                              kind_for_mime, max_bytes, read_media, sniff)
 from provguard.report import ABSENT, INVALID, RecoveredManifest, Report, WatermarkEvidence
 from provguard.store import ManifestStore
 
 #: Kinds provguard never writes but searches for its watermark: what platforms, phones and messengers re-encode
-#: signed content into (AVIF and GIF pictures, QuickTime movies, WebM and Matroska videos, Ogg voice notes), where
-#: the manifest is gone. Content of theirs that cannot be decoded (a codec PyAV or Pillow lacks) gets a note, not an
-#: error: its provenance is still reported.
-SEARCHED_ONLY = frozenset({AVIF, GIF, MOV, WEBM, MKV, OGG})
+#: signed content into (AVIF, HEIC and GIF pictures, QuickTime movies, WebM and Matroska videos, Ogg voice notes),
+#: where the manifest is gone. Content of theirs that cannot be decoded (a codec PyAV or Pillow lacks, or HEIC
+#: without pillow-heif) gets a note, not an error: its provenance is still reported.
+SEARCHED_ONLY = frozenset({AVIF, HEIC, GIF, MOV, WEBM, MKV, OGG})
 #: Kinds whose content provguard decodes to look for its watermark: every kind it signs (and so marks), and those.
 WATERMARK_KINDS = frozenset(SIGNABLE) | SEARCHED_ONLY
 

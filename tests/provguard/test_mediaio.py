@@ -269,3 +269,72 @@ def test_a_garbled_avif_is_a_corrupt_media_error() -> None:
     data[start : start + 200] = bytes(b ^ 0x5A for b in data[start : start + 200])
     with pytest.raises(CorruptMediaError, match="image cannot be decoded"):
         decode_image(bytes(data), AVIF)
+
+
+def _heic(pixels: np.ndarray, quality: int = 80, orientation: int = 1) -> bytes:
+    """Pixels as a HEIC picture written by pillow-heif (libheif + x265), with an EXIF orientation."""
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "HEIF", quality=quality, exif=exif.tobytes())
+    return buf.getvalue()
+
+
+def test_a_heic_photo_decodes_as_displayed() -> None:
+    """A phone's HEIC (turned a quarter by its orientation) comes out turned, with nothing left to turn."""
+    from provguard.media import HEIC, sniff
+    from provguard.mediaio import decode_image
+
+    pixels = np.zeros((96, 160, 3), np.uint8)
+    pixels[:, :80] = (220, 40, 40)  # the left half red, the right half dark
+    data = _heic(pixels, quality=90, orientation=6)  # 6: shown turned 90 degrees clockwise
+    assert sniff(data) is HEIC
+    image = decode_image(data, HEIC)
+    assert image.pixels.shape == (160, 96, 3) and image.orientation == 1
+    assert image.pixels[:80, :, 0].mean() > 150 > image.pixels[80:, :, 0].mean()  # the red half is now on top
+
+
+def test_heic_over_the_pixel_limit_is_refused_before_decoding() -> None:
+    from provguard.media import HEIC
+    from provguard.mediaio import decode_image
+
+    data = _heic(np.full((64, 96, 3), 128, np.uint8))
+    with pytest.raises(MediaTooLargeError, match="5000-pixel limit"):
+        decode_image(data, HEIC, max_pixels=5000)
+
+
+def test_heic_without_pillow_heif_is_refused_with_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from provguard.errors import UnsupportedMediaError
+    from provguard.media import HEIC
+    from provguard.mediaio import _open_heif, decode_image
+
+    data = _heic(np.full((64, 96, 3), 128, np.uint8))
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # import pillow_heif now raises ImportError
+    _open_heif.cache_clear()
+    try:
+        with pytest.raises(UnsupportedMediaError, match=r"pip install 'provguard\[heif\]'"):
+            decode_image(data, HEIC)
+    finally:
+        _open_heif.cache_clear()
+
+
+def test_a_pixel_limit_applies_to_its_own_call_only() -> None:
+    """decode_image's limit is Pillow's bomb limit while it runs, and Pillow's own setting comes back after."""
+    from PIL import Image
+
+    from provguard.media import PNG
+    from provguard.mediaio import decode_image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((64, 96, 3), np.uint8)).save(buf, "PNG")
+    before = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(MediaTooLargeError):
+        decode_image(buf.getvalue(), PNG, max_pixels=5000)
+    assert decode_image(buf.getvalue(), PNG).pixels.shape == (64, 96, 3)
+    assert Image.MAX_IMAGE_PIXELS == before

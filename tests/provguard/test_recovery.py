@@ -133,6 +133,27 @@ def test_a_photo_a_platform_serves_as_avif_or_gif_recovers_its_manifest(fmt: str
     assert unmarked["watermark"]["detected"] is False and unmarked["watermark"]["recovered"] is None
 
 
+def test_a_photo_a_phone_keeps_as_heic_recovers_its_manifest(home: Path, tmp_path: Path) -> None:
+    """Phones save HEIC: the signed JPEG, cropped and saved as HEIC quality 50, still points to its manifest."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    signed, kept, plain = tmp_path / "signed.jpg", tmp_path / "kept.heic", tmp_path / "plain.heic"
+    proc = _cli("sign", str(_photo()), "-o", str(signed), home=home)
+    assert proc.returncode == 0, proc.stderr
+    payload = proc.stdout.split("watermark payload ")[1].strip(" )\n")
+    for src, dst in ((signed, kept), (_photo(), plain)):
+        img = Image.open(src)
+        img.crop((30, 20, img.width - 30, img.height - 20)).save(dst, "HEIF", quality=50)
+    proc = _cli("verify", "--format", "json", str(kept), str(plain), home=home)
+    copy, unmarked = json.loads(proc.stdout)
+    assert copy["media_type"] == "image/heic" and copy["provenance"]["state"] == "absent"
+    assert copy["watermark"]["detected"] and copy["watermark"]["payload"] == payload
+    assert copy["watermark"]["recovered"]["content_changed"] is True
+    assert unmarked["watermark"]["detected"] is False and unmarked["watermark"]["recovered"] is None
+    assert unmarked["detection"]["score"] is not None  # the detectors read HEIC too
+
+
 def _h264(frames: list[np.ndarray], path: Path, muxer: str) -> Path:
     """Frames as H.264 (CRF 23, 12 fps) in an MP4 or a QuickTime movie."""
     import av

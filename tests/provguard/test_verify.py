@@ -257,3 +257,27 @@ def test_a_movie_whose_frames_cannot_be_searched_gets_a_note_not_an_error(dev_cr
     assert report.errors == [] and report.media_type == "video/quicktime"
     assert report.provenance.state == ABSENT
     assert not report.watermark.detected and "watermark not searched" in report.watermark.note
+
+
+def test_a_heic_without_its_decoder_gets_a_note_not_an_error(dev_credentials, monkeypatch) -> None:  # noqa: ANN001
+    """HEIC is searched, never written: without pillow-heif the file still verifies, and the note says what to add."""
+    import sys
+
+    import pillow_heif
+    from PIL import Image
+
+    from provguard.mediaio import _open_heif
+    from provguard.verify import default_options
+
+    pillow_heif.register_heif_opener()
+    buf = io.BytesIO()
+    Image.fromarray(np.full((300, 400, 3), 90, np.uint8)).save(buf, "HEIF", quality=60)
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)
+    _open_heif.cache_clear()
+    try:
+        report = verify_bytes(buf.getvalue(), "IMG_0001.HEIC", options=default_options())
+    finally:
+        _open_heif.cache_clear()
+    assert report.errors == [] and report.media_type == "image/heic" and report.provenance.state == ABSENT
+    assert not report.watermark.detected and "pip install 'provguard[heif]'" in report.watermark.note
+    assert report.detection is not None and report.detection.score is None and "provguard[heif]" in report.detection.note

@@ -42,6 +42,10 @@ def _cached_marked(name: str, payload: int) -> np.ndarray:
 
 
 def _codec(img: np.ndarray, fmt: str, quality: int) -> np.ndarray:
+    if fmt == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format=fmt, quality=quality)
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())))
@@ -93,6 +97,7 @@ ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "crop70+jpeg75": lambda x: _codec(_crop(x, 0.7), "JPEG", 75),
     "resize0.5+jpeg75": lambda x: _codec(_resize(x, 0.5), "JPEG", 75),
     "avif50": lambda x: _codec(x, "AVIF", 50),  # beyond the list: what platforms serve
+    "heic50": lambda x: _codec(x, "HEIF", 50),  # and what phones keep
 }
 
 CASES = [
@@ -109,6 +114,7 @@ CASES = [
     ("crop70+jpeg75", "coffee"), ("crop70+jpeg75", "seeding"),
     ("resize0.5+jpeg75", "seeding"), ("resize0.5+jpeg75", "camera"),
     ("avif50", "coffee"), ("avif50", "grass"),
+    ("heic50", "coffee"), ("heic50", "grass"),
 ]
 
 
