@@ -151,7 +151,10 @@ def _add_watermark(sub: argparse._SubParsersAction) -> None:
     )
     embed.add_argument("input", type=Path)
     embed.add_argument("-o", "--output", type=Path, required=True)
-    embed.add_argument("--payload", metavar="HEX", help="16 hex digits (default: random)")
+    embed.add_argument(
+        "--payload", metavar="HEX",
+        help="16 hex digits (default: random; a still image gets the one of a few random payloads that it carries best)",
+    )
     embed.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     detect = wsub.add_parser(
         "detect",
@@ -341,22 +344,25 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
     from provguard.keys import load_watermark_key
     from provguard.media import check_output_name, check_structure, read_media
     from provguard.progress import Progress
-    from provguard.watermark.apply import detect_media, embed_media
+    from provguard.watermark.apply import detect_media, embed_media, embed_media_choosing
 
     key = load_watermark_key()
     if args.watermark_command == "embed":
         check_output_path(args.output, args.force, (args.input,))
         try:
-            payload = int(args.payload, 16) if args.payload else secrets.randbits(64)
+            payload = int(args.payload, 16) if args.payload else None
         except ValueError:
             raise ProvguardError(f"--payload must be hexadecimal, got {args.payload!r}") from None
-        if not 0 <= payload < 2**64:
+        if payload is not None and not 0 <= payload < 2**64:
             raise ProvguardError("--payload must fit in 64 bits (16 hex digits)")
         data, kind = read_media(args.input)
         check_output_name(args.output, kind)
         check_structure(data, kind)
         with Progress("watermarking video frames") as frames:
-            marked = embed_media(data, kind, payload, key, frames.on_item)
+            if payload is None:  # a random one; a still image gets the one it carries best of a few
+                marked, payload = embed_media_choosing(data, kind, lambda: secrets.randbits(64), key, frames.on_item)
+            else:
+                marked = embed_media(data, kind, payload, key, frames.on_item)
         atomic_write(args.output, marked)
         print(f"watermarked: {args.output} (payload {payload:016x})")
         check = detect_media(marked, kind, key)

@@ -146,14 +146,14 @@ def _sign_stream(
     payload = None
     readback = None
     if marking is not None:
-        from provguard.watermark.apply import algorithm_for, detect_media, embed_media
+        from provguard.watermark.apply import algorithm_for, detect_media, embed_media_choosing
 
         algorithm = algorithm_for(kind)
-        payload = payload_hex(marking.store.new_payload())
-        try:
-            data = embed_media(data, kind, int(payload, 16), marking.key, on_frame)
+        try:  # a still image gets the fresh payload it carries best of a few
+            data, chosen = embed_media_choosing(data, kind, marking.store.new_payload, marking.key, on_frame)
         except (WatermarkError, UnsupportedMediaError) as exc:  # the marked copy cannot be made (or not whole)
             raise type(exc)(f"{exc}; sign without a watermark with --no-watermark (watermark=False)") from exc
+        payload = payload_hex(chosen)
         if check or require:
             readback = detect_media(data, kind, marking.key)
             if require and not readback.carries(int(payload, 16)):

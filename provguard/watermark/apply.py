@@ -57,11 +57,7 @@ def embed_media(
     if kind.family == "image":
         from provguard.watermark.image import embed_image
 
-        image = decode_image(data, kind)
-        _check_markable(image)
-        # the mark goes on the picture as displayed, so it survives a platform that bakes the orientation in
-        upright = embed_image(to_display(image.pixels, image.orientation), payload, key)
-        return encode_image(image, from_display(upright, image.orientation))
+        return _mark_image(data, kind, lambda upright: (embed_image(upright, payload, key), payload))[0]
     if kind.family == "audio":
         from provguard.watermark.audio import embed_audio
 
@@ -81,6 +77,34 @@ def embed_media(
             audio_fn=mark_audio,
         )
     raise UnsupportedMediaError(f"{kind.mime} cannot carry a provguard watermark")
+
+
+def embed_media_choosing(
+    data: bytes, kind: MediaKind, new_payload: Callable[[], int], key: bytes,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> tuple[bytes, int]:
+    """embed_media with a fresh payload from new_payload: for a still image, the one it carries best of a few.
+
+    See provguard.watermark.image.embed_image_best. Audio and video take the first payload drawn: a retry would
+    re-encode them whole, and their marks do not gain from the choice (measured on speech: none).
+    """
+    if kind.family == "image":
+        from provguard.watermark.image import embed_image_best
+
+        return _mark_image(data, kind, lambda upright: embed_image_best(upright, key, new_payload))
+    payload = new_payload()
+    return embed_media(data, kind, payload, key, on_frame), payload
+
+
+def _mark_image(
+    data: bytes, kind: MediaKind, mark: Callable[[np.ndarray], tuple[np.ndarray, int]]
+) -> tuple[bytes, int]:
+    """Decode a still image, mark the picture as displayed, and re-encode it in its own format: (bytes, payload)."""
+    image = decode_image(data, kind)
+    _check_markable(image)
+    # the mark goes on the picture as displayed, so it survives a platform that bakes the orientation in
+    upright, payload = mark(to_display(image.pixels, image.orientation))
+    return encode_image(image, from_display(upright, image.orientation)), payload
 
 
 def _check_markable(image: DecodedImage) -> None:

@@ -12,7 +12,7 @@ from PIL import Image, ImageEnhance
 from scipy import ndimage
 
 from provguard.errors import ImageTooSmallError, WatermarkError
-from provguard.watermark.image import MIN_SIDE, _add_saturating, detect_image, embed_image, max_decodings
+from provguard.watermark.image import MIN_SIDE, _add_saturating, detect_image, embed_image, embed_image_best, max_decodings
 
 PHOTOS = Path(__file__).resolve().parents[3] / "fixtures" / "photos"
 KEY = bytes(range(32))
@@ -308,3 +308,37 @@ def test_the_mark_is_added_with_saturation_in_every_strip_and_channel(shape: tup
     expected = np.clip(arr.astype(np.int16) + step.astype(np.int16)[extra] - 128, 0, 255).astype(np.uint8)
     out = _add_saturating(arr, step)
     assert out.dtype == np.uint8 and np.array_equal(out, expected)
+
+
+def _payload_source(seed: int) -> tuple[list[int], Callable[[], int]]:
+    """Fresh payloads from a seeded generator, and the list of those drawn so far."""
+    rng = np.random.default_rng(seed)
+    drawn: list[int] = []
+
+    def draw() -> int:
+        drawn.append(int(rng.integers(0, 2**63)))
+        return drawn[-1]
+
+    return drawn, draw
+
+
+def test_a_photograph_keeps_the_first_fresh_payload() -> None:
+    """A scene reads back with (almost) no errors: one try, the first payload drawn."""
+    drawn, draw = _payload_source(5)
+    marked, payload = embed_image_best(_photo("coffee"), KEY, draw)
+    assert drawn == [payload]
+    assert detect_image(marked, KEY).carries(payload)
+
+
+def test_busy_texture_gets_the_fresh_payload_it_carries_best() -> None:
+    """On grass some payloads read back with far more errors than others; the choice is never worse than the first."""
+    img = _photo("grass")
+    drawn, draw = _payload_source(11)
+    marked, payload = embed_image_best(img, KEY, draw, tries=4)
+    assert payload in drawn and len(drawn) > 1  # the first did not read back cleanly enough to stop there
+    chosen = detect_image(marked, KEY)
+    first = detect_image(embed_image(img, drawn[0], KEY), KEY)
+    assert chosen.carries(payload)
+    assert (not chosen.carries(payload), chosen.bit_errors) <= (not first.carries(drawn[0]), first.bit_errors)
+    with pytest.raises(WatermarkError):
+        embed_image_best(img, KEY, draw, tries=0)
