@@ -309,7 +309,8 @@ class DwtDctSvd:
 def _tries_summary(tries: list[int]) -> str:
     """'1 for 34 photos, 2 for 2, 4 for 1'."""
     counts = sorted(Counter(tries).items())
-    return ", ".join(f"{n} for {c} photo{'s' if c != 1 else ''}" if k == 0 else f"{n} for {c}" for k, (n, c) in enumerate(counts))
+    parts = [f"{n} for {c}" for n, c in counts]
+    return ", ".join([f"{parts[0]} photo{'s' if counts[0][1] != 1 else ''}", *parts[1:]]) if parts else "none"
 
 
 def _timed(fn: Callable[[], object], repeats: int = 9) -> tuple[float, float, float]:

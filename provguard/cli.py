@@ -153,7 +153,7 @@ def _add_watermark(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("-o", "--output", type=Path, required=True)
     embed.add_argument(
         "--payload", metavar="HEX",
-        help="16 hex digits (default: random; a still image gets the one of a few random payloads that it carries best)",
+        help="16 hex digits (default: random; a still image gets the one of a few random payloads it carries best)",
     )
     embed.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     detect = wsub.add_parser(

@@ -75,7 +75,8 @@ def decode_image(data: bytes, kind: MediaKind, max_pixels: int = DEFAULT_MAX_PIX
 
     if kind is HEIC:
         _open_heif()
-    previous_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels  # Pillow's own bomb check, for this call
+    # Pillow's own bomb check, for this call only
+    previous_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -133,7 +134,9 @@ def _open_heif() -> None:
     try:
         import pillow_heif
     except ImportError as exc:
-        raise UnsupportedMediaError("HEIC/HEIF pictures need pillow-heif to be decoded: pip install 'provguard[heif]'") from exc
+        raise UnsupportedMediaError(
+            "HEIC/HEIF pictures need pillow-heif to be decoded: pip install 'provguard[heif]'"
+        ) from exc
     pillow_heif.register_heif_opener()
 
 

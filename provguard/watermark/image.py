@@ -869,9 +869,9 @@ def embed_image_best(
     picture need not carry them all equally: on busy texture the host's own readout helps some codewords and fights
     others (informed coding), and the untouched copy reads back with anywhere from a few to over fifty coded bits
     wrong, or not at all. The first payload that reads back with at most GOOD_READBACK_SHARE of its bits wrong is
-    kept at once (almost every photograph: one try, the read-back sign makes anyway); otherwise the one read back
-    with the fewest errors wins. The choice uses nothing an attacker's copy would not show, and detection is
-    unchanged: its p-value bounds every payload at once.
+    kept at once (almost every photograph: one try and one read-back, a dozen milliseconds for a megapixel);
+    otherwise the one read back with the fewest errors wins. Detection is unchanged, and so is its false-positive
+    bound: the p-value covers every payload at once.
     """
     if isinstance(tries, bool) or not isinstance(tries, int) or tries < 1:
         raise WatermarkError("tries must be a positive integer")

@@ -12,7 +12,8 @@ from PIL import Image, ImageEnhance
 from scipy import ndimage
 
 from provguard.errors import ImageTooSmallError, WatermarkError
-from provguard.watermark.image import MIN_SIDE, _add_saturating, detect_image, embed_image, embed_image_best, max_decodings
+from provguard.watermark.image import (MIN_SIDE, _add_saturating, detect_image, embed_image, embed_image_best,
+                                       max_decodings)
 
 PHOTOS = Path(__file__).resolve().parents[3] / "fixtures" / "photos"
 KEY = bytes(range(32))
