@@ -153,7 +153,8 @@ def _add_watermark(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("-o", "--output", type=Path, required=True)
     embed.add_argument(
         "--payload", metavar="HEX",
-        help="16 hex digits (default: random; a still image gets the one of a few random payloads it carries best)",
+        help="16 hex digits (default: random; a still image or a clip of up to 30 s gets the one of a few random "
+        "payloads it carries best)",
     )
     embed.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     detect = wsub.add_parser(
@@ -359,7 +360,7 @@ def _cmd_watermark(args: argparse.Namespace) -> int:
         check_output_name(args.output, kind)
         check_structure(data, kind)
         with Progress("watermarking video frames") as frames:
-            if payload is None:  # a random one; a still image gets the one it carries best of a few
+            if payload is None:  # a random one; a still image or a short clip gets the one it carries best of a few
                 marked, payload = embed_media_choosing(data, kind, lambda: secrets.randbits(64), key, frames.on_item)
             else:
                 marked = embed_media(data, kind, payload, key, frames.on_item)

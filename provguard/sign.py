@@ -149,7 +149,7 @@ def _sign_stream(
         from provguard.watermark.apply import algorithm_for, detect_media, embed_media_choosing
 
         algorithm = algorithm_for(kind)
-        try:  # a still image gets the fresh payload it carries best of a few
+        try:  # a still image or a short clip gets the fresh payload it carries best of a few
             data, chosen = embed_media_choosing(data, kind, marking.store.new_payload, marking.key, on_frame)
         except (WatermarkError, UnsupportedMediaError) as exc:  # the marked copy cannot be made (or not whole)
             raise type(exc)(f"{exc}; sign without a watermark with --no-watermark (watermark=False)") from exc

@@ -83,15 +83,21 @@ def embed_media_choosing(
     data: bytes, kind: MediaKind, new_payload: Callable[[], int], key: bytes,
     on_frame: Callable[[int, int], None] | None = None,
 ) -> tuple[bytes, int]:
-    """embed_media with a fresh payload from new_payload: for a still image, the one it carries best of a few.
+    """embed_media with a fresh payload from new_payload: for a still image or a short clip, the one it carries best.
 
-    See provguard.watermark.image.embed_image_best. Audio and video take the first payload drawn: a retry would
-    re-encode them whole, and their marks do not gain from the choice (measured on speech: none).
+    See embed_image_best and embed_audio_best. A video takes the first payload drawn: a retry would re-encode every
+    frame, and its frames already pool their evidence.
     """
     if kind.family == "image":
         from provguard.watermark.image import embed_image_best
 
         return _mark_image(data, kind, lambda upright: embed_image_best(upright, key, new_payload))
+    if kind.family == "audio":
+        from provguard.watermark.audio import embed_audio_best
+
+        audio = decode_audio(data, kind)
+        marked, payload = embed_audio_best(audio.samples, audio.rate, key, new_payload)
+        return encode_audio(audio, marked), payload
     payload = new_payload()
     return embed_media(data, kind, payload, key, on_frame), payload
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -81,6 +82,10 @@ DECODE_CANDIDATES = 2
 TARGET_SNR_DB = 30.35
 FILL_SNR_DB = 30.15
 SNR_FLOOR_DB = 30.0
+#: Fresh payloads embed_audio_best tries on a clip of at most CHOOSE_MAX_SECONDS; longer clips take the first drawn
+#: (each try costs a whole embedding and read-back, and long clips fold enough blocks not to need it).
+PAYLOAD_TRIES = 4
+CHOOSE_MAX_SECONDS = 30.0
 #: Longest clip detect_audio and embed_audio accept by default (seconds): what provguard.mediaio decodes.
 DEFAULT_MAX_SECONDS = float(DEFAULT_MAX_AUDIO_SECONDS)
 #: detect_audio reads at most this many seconds (the loudest stretch); the payload repeats every block.
@@ -815,3 +820,34 @@ def detect_audio(
             best = d
     assert best is not None
     return best
+
+
+def embed_audio_best(
+    samples: np.ndarray, sample_rate: int, key: bytes, new_payload: Callable[[], int], tries: int = PAYLOAD_TRIES,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+) -> tuple[np.ndarray, int]:
+    """Mark a clip with whichever of up to `tries` fresh payloads it carries best: (marked samples, that payload).
+
+    As for images (provguard.watermark.image.embed_image_best), a payload is only an id into the manifest store, and
+    a short clip carries some codewords better than others: the one whose untouched read-back has the smallest
+    p-value wins (3-8 s speech after 20 dB white noise, 144 draws: 103 read with the first payload drawn, 109 with
+    the best of 4). Clips longer than CHOOSE_MAX_SECONDS take the first payload. Detection is unchanged, and so is
+    its false-positive bound.
+    """
+    if isinstance(tries, bool) or not isinstance(tries, int) or tries < 1:
+        raise WatermarkError("tries must be a positive integer")
+    x = _as_float(samples, sample_rate, max_seconds)
+    if x.shape[0] > CHOOSE_MAX_SECONDS * int(sample_rate):
+        tries = 1
+    best: tuple[tuple[bool, float], np.ndarray, int] | None = None
+    for _ in range(tries):
+        payload = new_payload()
+        marked = embed_audio(samples, sample_rate, payload, key, max_seconds=max_seconds)
+        if tries == 1:
+            return marked, payload
+        decision = detect_audio(marked, sample_rate, key, max_seconds=max_seconds)
+        score = (not decision.carries(payload), decision.p_value)
+        if best is None or score < best[0]:
+            best = (score, marked, payload)
+    assert best is not None
+    return best[1], best[2]
