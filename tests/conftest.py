@@ -365,11 +365,24 @@ def flip_mdat_byte(data: bytes) -> bytes:
     return bytes(out)
 
 
+def payload_draws(seed: int) -> tuple[list[int], Callable[[], int]]:
+    """A stand-in for the manifest store's fresh payloads: a seeded draw, and the list of those drawn so far."""
+    rng = np.random.default_rng(seed)
+    drawn: list[int] = []
+
+    def draw() -> int:
+        drawn.append(int(rng.integers(0, 2**63)))
+        return drawn[-1]
+
+    return drawn, draw
+
+
 @pytest.fixture
 def helpers():  # noqa: ANN201 - a namespace of helper functions
-    """Helpers for tests: bmff_box, flip_mdat_byte, make_ca, extension, formats, watermarkable_size, m4a."""
+    """Helpers for tests: bmff_box, flip_mdat_byte, make_ca, extension, formats, watermarkable_size, m4a,
+    payload_draws."""
     import types
 
     return types.SimpleNamespace(bmff_box=bmff_box, flip_mdat_byte=flip_mdat_byte, make_ca=make_ca,
                                  extension=extension, formats=SIGNABLE_FORMATS,
-                                 watermarkable_size=WATERMARKABLE_SIZE, m4a=m4a_bytes)
+                                 watermarkable_size=WATERMARKABLE_SIZE, m4a=m4a_bytes, payload_draws=payload_draws)

@@ -326,22 +326,10 @@ def test_long_input_limits_follow_mediaio_and_detection_finds_the_loud_part(spee
     assert detect_audio(quiet, RATE, KEY).payload == PAYLOAD
 
 
-def _draws(seed: int) -> tuple[list[int], Callable[[], int]]:
-    """Fresh payloads from a seeded generator, and the list of those drawn so far."""
-    rng = np.random.default_rng(seed)
-    drawn: list[int] = []
-
-    def draw() -> int:
-        drawn.append(int(rng.integers(0, 2**63)))
-        return drawn[-1]
-
-    return drawn, draw
-
-
-def test_a_short_clip_gets_the_fresh_payload_it_carries_best(speech: np.ndarray) -> None:
+def test_a_short_clip_gets_the_fresh_payload_it_carries_best(speech: np.ndarray, helpers) -> None:  # noqa: ANN001
     """Of 4 fresh payloads, the one whose untouched read-back is the most significant: never worse than the first."""
     clip = speech[: 4 * RATE]
-    drawn, draw = _draws(4)  # here the last of the 4 reads back best
+    drawn, draw = helpers.payload_draws(4)  # here the last of the 4 reads back best
     marked, payload = embed_audio_best(clip, RATE, KEY, draw)
     assert len(drawn) == 4 and payload in drawn
     chosen = detect_audio(marked, RATE, KEY)
@@ -351,9 +339,9 @@ def test_a_short_clip_gets_the_fresh_payload_it_carries_best(speech: np.ndarray)
     assert _snr(clip, marked) >= 30.0
 
 
-def test_a_long_clip_takes_the_first_fresh_payload(speech: np.ndarray) -> None:
+def test_a_long_clip_takes_the_first_fresh_payload(speech: np.ndarray, helpers) -> None:  # noqa: ANN001
     clip = np.tile(speech, 3)[: int((CHOOSE_MAX_SECONDS + 1) * RATE)]
-    drawn, draw = _draws(4)
+    drawn, draw = helpers.payload_draws(4)
     marked, payload = embed_audio_best(clip, RATE, KEY, draw)
     assert drawn == [payload]
     assert np.array_equal(marked, embed_audio(clip, RATE, payload, KEY))

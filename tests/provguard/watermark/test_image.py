@@ -311,30 +311,18 @@ def test_the_mark_is_added_with_saturation_in_every_strip_and_channel(shape: tup
     assert out.dtype == np.uint8 and np.array_equal(out, expected)
 
 
-def _payload_source(seed: int) -> tuple[list[int], Callable[[], int]]:
-    """Fresh payloads from a seeded generator, and the list of those drawn so far."""
-    rng = np.random.default_rng(seed)
-    drawn: list[int] = []
-
-    def draw() -> int:
-        drawn.append(int(rng.integers(0, 2**63)))
-        return drawn[-1]
-
-    return drawn, draw
-
-
-def test_a_photograph_keeps_the_first_fresh_payload() -> None:
+def test_a_photograph_keeps_the_first_fresh_payload(helpers) -> None:  # noqa: ANN001
     """A scene reads back with (almost) no errors: one try, the first payload drawn."""
-    drawn, draw = _payload_source(5)
+    drawn, draw = helpers.payload_draws(5)
     marked, payload = embed_image_best(_photo("coffee"), KEY, draw)
     assert drawn == [payload]
     assert detect_image(marked, KEY).carries(payload)
 
 
-def test_busy_texture_gets_the_fresh_payload_it_carries_best() -> None:
+def test_busy_texture_gets_the_fresh_payload_it_carries_best(helpers) -> None:  # noqa: ANN001
     """On grass some payloads read back with far more errors than others; the choice is never worse than the first."""
     img = _photo("grass")
-    drawn, draw = _payload_source(11)
+    drawn, draw = helpers.payload_draws(11)
     marked, payload = embed_image_best(img, KEY, draw, tries=4)
     assert payload in drawn and len(drawn) > 1  # the first did not read back cleanly enough to stop there
     chosen = detect_image(marked, KEY)
