@@ -234,7 +234,7 @@ def sign(
     out_path = Path(output) if output is not None else None
     if out_path is not None:
         check_output_path(out_path, force, (src_path,) if src_path else ())
-        check_output_name(out_path, sniff(data))
+        check_output_name(out_path, _signable(data))  # an unsignable input is refused as such, whatever the name
     name = title or (out_path or src_path or Path("untitled")).name
     spec = _spec(name, digital_source_type, generator, parent)
     resolved = _resolve_signer(signer)

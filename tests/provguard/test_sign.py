@@ -233,6 +233,8 @@ def test_unsignable_and_broken_inputs(media, dev_signer, tmp_path: Path) -> None
     gif.write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
     with pytest.raises(UnsupportedMediaError, match="cannot sign image/gif"):
         sign(gif, tmp_path / "b.gif", signer=dev_signer, watermark=False)
+    with pytest.raises(UnsupportedMediaError, match="cannot sign image/gif"):  # not "give it a .gif name"
+        sign(gif, tmp_path / "b.jpg", signer=dev_signer, watermark=False)
     text = tmp_path / "notes.jpg"
     text.write_text("just words\n")
     with pytest.raises(UnsupportedMediaError):
