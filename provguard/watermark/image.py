@@ -60,10 +60,12 @@ SYNC_CHIPS = 128
 CODED_BITS = 384
 #: Default RMS change of luminance, in grey levels (PSNR about 40.2 dB before clipping).
 DEFAULT_STRENGTH = 2.5
-#: Fresh payloads embed_image_best may try on one picture, and the share of coded bits read wrong from the untouched
-#: mark up to which the first one is kept without trying another (photographs: almost always none wrong).
+#: Fresh payloads embed_image_best may try on one picture, the share of coded bits read wrong from the untouched mark
+#: up to which the first one is kept without trying another (photographs: almost always none wrong), and the largest
+#: picture (pixels) it tries more than one on (each try costs an embedding and a read-back).
 PAYLOAD_TRIES = 4
 GOOD_READBACK_SHARE = 0.02
+CHOOSE_MAX_PIXELS = 16_000_000
 #: Largest tile scale change (either way) and rotation (degrees) the detector searches.
 MAX_SCALE_CHANGE = 1.3
 MAX_ROTATION_DEG = 8.0
@@ -870,11 +872,16 @@ def embed_image_best(
     others (informed coding), and the untouched copy reads back with anywhere from a few to over fifty coded bits
     wrong, or not at all. The first payload that reads back with at most GOOD_READBACK_SHARE of its bits wrong is
     kept at once (almost every photograph: one try and one read-back, a dozen milliseconds for a megapixel);
-    otherwise the one read back with the fewest errors wins. Detection is unchanged, and so is its false-positive
-    bound: the p-value covers every payload at once.
+    otherwise the one read back with the fewest errors wins. Pictures over CHOOSE_MAX_PIXELS take the first payload
+    (a sign stays within seconds). Detection is unchanged, and so is its false-positive bound: the p-value covers
+    every payload at once.
     """
     if isinstance(tries, bool) or not isinstance(tries, int) or tries < 1:
         raise WatermarkError("tries must be a positive integer")
+    height, width = _as_image(pixels).shape[:2]
+    if height * width > CHOOSE_MAX_PIXELS:
+        payload = new_payload()
+        return embed_image(pixels, payload, key, strength), payload
     best: tuple[tuple[bool, int], np.ndarray, int] | None = None
     for _ in range(tries):
         payload = new_payload()

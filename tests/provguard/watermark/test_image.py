@@ -331,3 +331,12 @@ def test_busy_texture_gets_the_fresh_payload_it_carries_best(helpers) -> None:  
     assert (not chosen.carries(payload), chosen.bit_errors) <= (not first.carries(drawn[0]), first.bit_errors)
     with pytest.raises(WatermarkError):
         embed_image_best(img, KEY, draw, tries=0)
+
+
+def test_a_picture_over_the_choice_limit_takes_the_first_fresh_payload(helpers, monkeypatch) -> None:  # noqa: ANN001
+    from provguard.watermark import image as wm_image
+
+    monkeypatch.setattr(wm_image, "CHOOSE_MAX_PIXELS", 100_000)  # grass is 512 x 512: over this limit
+    drawn, draw = helpers.payload_draws(11)  # the seed whose first payload grass does not carry cleanly (above)
+    marked, payload = embed_image_best(_photo("grass"), KEY, draw)
+    assert drawn == [payload] and np.array_equal(marked, embed_image(_photo("grass"), payload, KEY))
