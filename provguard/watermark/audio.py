@@ -836,14 +836,11 @@ def embed_audio_best(
     """
     if isinstance(tries, bool) or not isinstance(tries, int) or tries < 1:
         raise WatermarkError("tries must be a positive integer")
-    x = _as_float(samples, sample_rate, max_seconds)
-    if x.shape[0] > CHOOSE_MAX_SECONDS * int(sample_rate):
-        tries = 1
     best: tuple[tuple[bool, float], np.ndarray, int] | None = None
-    for _ in range(tries):
+    for attempt in range(tries):
         payload = new_payload()
-        marked = embed_audio(samples, sample_rate, payload, key, max_seconds=max_seconds)
-        if tries == 1:
+        marked = embed_audio(samples, sample_rate, payload, key, max_seconds=max_seconds)  # validates the input too
+        if attempt == 0 and (tries == 1 or marked.shape[0] > CHOOSE_MAX_SECONDS * int(sample_rate)):
             return marked, payload
         decision = detect_audio(marked, sample_rate, key, max_seconds=max_seconds)
         score = (not decision.carries(payload), decision.p_value)
