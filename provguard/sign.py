@@ -70,12 +70,18 @@ def parse_generator(text: str | None) -> tuple[str | None, str | None]:
     return name.strip(), (version.strip() or None)
 
 
-def _signable(data: bytes) -> MediaKind:
+def _signable_kind(data: bytes) -> MediaKind:
     """Sniff content and refuse kinds we do not sign."""
     kind = sniff(data)
     if kind not in SIGNABLE:
         names = ", ".join(k.mime for k in SIGNABLE)
         raise UnsupportedMediaError(f"cannot sign {kind.mime}; signable types: {names}")
+    return kind
+
+
+def _signable(data: bytes) -> MediaKind:
+    """Sniff content, refuse kinds we do not sign, and check the file's structure (truncation)."""
+    kind = _signable_kind(data)
     check_structure(data, kind)
     return kind
 
@@ -234,7 +240,7 @@ def sign(
     out_path = Path(output) if output is not None else None
     if out_path is not None:
         check_output_path(out_path, force, (src_path,) if src_path else ())
-        check_output_name(out_path, _signable(data))  # an unsignable input is refused as such, whatever the name
+        check_output_name(out_path, _signable_kind(data))  # an unsignable input is refused as such, whatever the name
     name = title or (out_path or src_path or Path("untitled")).name
     spec = _spec(name, digital_source_type, generator, parent)
     resolved = _resolve_signer(signer)
