@@ -213,8 +213,14 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 # ----- methods ---------------------------------------------------------------------------------------------------
 
 
+def _payload_draws(seed: int) -> Callable[[], int]:
+    """Fresh random 64-bit payloads from a seeded generator (the bench's stand-in for the manifest store)."""
+    rng = np.random.default_rng(seed)
+    return lambda: int.from_bytes(rng.bytes(8), "big")
+
+
 def _payload(i: int) -> int:
-    return int.from_bytes(np.random.default_rng(1000 + i).bytes(8), "big")
+    return _payload_draws(1000 + i)()
 
 
 def photo_seed(photo: Path) -> int:
@@ -237,11 +243,10 @@ class Ours:
 
     def mark(self, img: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
         """Mark as `provguard sign` does: the fresh payload the picture carries best (drawn from the seed)."""
-        rng = np.random.default_rng(seed)
-        drawn: list[int] = []
+        fresh, drawn = _payload_draws(seed), []
 
         def draw() -> int:
-            drawn.append(int.from_bytes(rng.bytes(8), "big"))
+            drawn.append(fresh())
             return drawn[-1]
 
         marked, payload = embed_image_best(img, KEY, draw)
@@ -290,7 +295,7 @@ class DwtDctSvd:
 
     def mark(self, img: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
         """Its payloads are the caller's: the first drawn from the seed, as ours draws it."""
-        payload = int.from_bytes(np.random.default_rng(seed).bytes(8), "big")
+        payload = _payload_draws(seed)()
         return self.embed(img, payload), payload
 
     def read(self, img: np.ndarray, payload: int) -> tuple[float, bool]:
@@ -342,7 +347,7 @@ def texture_readback(photos: list[Path], imgs: list[np.ndarray]) -> str:
             for j in range(TEXTURE_PAYLOADS):
                 marked, payload = Ours().mark(img, 10_000 + j)
                 chosen += int(detect_image(marked, KEY).carries(payload))
-                single = int.from_bytes(np.random.default_rng(10_000 + j).bytes(8), "big")
+                single = _payload_draws(10_000 + j)()
                 first += int(detect_image(embed_image(img, single, KEY), KEY).carries(single))
             counts.append(f"{p.stem} {chosen}/{TEXTURE_PAYLOADS} (first payload alone: {first}/{TEXTURE_PAYLOADS})")
     return ", ".join(counts) or "none"
